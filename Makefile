@@ -1,0 +1,36 @@
+CARGO ?= cargo
+BIN := target/debug/imagestream-webhook
+STREAMS ?= manifests/examples
+
+.PHONY: build run test certs crd clean-certs
+
+build:
+	$(CARGO) build --bin imagestream-webhook
+
+certs/tls.crt certs/tls.key certs/ca.crt: | build
+	$(BIN) certs --service imagestream-webhook --namespace imagestream-system \
+		--san localhost --san 127.0.0.1 --san ::1 --out certs >/dev/null
+	@echo "made development certificates in certs/ (CA: certs/ca.crt)"
+
+certs: certs/tls.crt
+
+## Serve the webhook on https://127.0.0.1:8443 over the example streams; admin on http://127.0.0.1:9090.
+run: build certs/tls.crt
+	$(BIN) serve --streams-dir $(STREAMS) --listen 127.0.0.1:8443 --admin-listen 127.0.0.1:9090 \
+		--tls-cert certs/tls.crt --tls-key certs/tls.key
+
+## Formatting, lints and every test.
+test:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --no-fail-fast && $(CARGO) test --doc; \
+	else \
+		$(CARGO) test; \
+	fi
+
+crd:
+	$(BIN) crd > manifests/crd.yaml
+
+clean-certs:
+	rm -f certs/ca.crt certs/tls.crt certs/tls.key

@@ -1,0 +1,111 @@
+//! The admission handler: request bytes in, response bytes out. The HTTP
+//! routes and the offline `review` command both call it, so they cannot differ.
+
+use std::sync::Arc;
+
+use crate::access::AccessChecker;
+use crate::config::Config;
+use crate::decision::{Endpoint, Policy, Verdict, evaluate};
+use crate::response;
+use crate::store::Store;
+use crate::wire::parse_review;
+use crate::workload::Kind;
+
+/// What the webhook decided, for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing to do.
+    Allow,
+    Mutate,
+    Deny,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allow => "allow",
+            Outcome::Mutate => "mutate",
+            Outcome::Deny => "deny",
+        }
+    }
+}
+
+/// An answered review.
+#[derive(Debug)]
+pub struct Answer {
+    pub body: Vec<u8>,
+    pub outcome: Outcome,
+    /// `None` for kinds the webhook leaves untouched.
+    pub kind: Option<Kind>,
+}
+
+/// Everything admission reads.
+pub struct Admission {
+    pub store: Arc<Store>,
+    pub config: Arc<Config>,
+    pub access: AccessChecker,
+}
+
+impl Admission {
+    /// Answers one AdmissionReview body; `Err` is the one-line reason of a 400.
+    pub async fn review(&self, endpoint: Endpoint, body: &[u8]) -> Result<Answer, String> {
+        let review = parse_review(body)?;
+        let api_version = match review.api_version.as_deref() {
+            None => "admission.k8s.io/v1",
+            Some(v @ ("admission.k8s.io/v1" | "admission.k8s.io/v1beta1")) => v,
+            Some(other) => {
+                return Err(format!(
+                    "unsupported AdmissionReview apiVersion {other:?}; send admission.k8s.io/v1"
+                ));
+            }
+        };
+        let req = review.request.ok_or("AdmissionReview has no request")?;
+        let policy = Policy {
+            stream_hosts: &self.config.stream_registry_hosts,
+        };
+        // The snapshot guard is dropped before any await: resolutions hold Arcs, not borrows of it.
+        let evaluated = {
+            let snap = self.store.load();
+            evaluate(&snap, &policy, &req)
+        };
+        let mut eval = match evaluated {
+            Ok(e) => e,
+            Err(_skip) => {
+                let body =
+                    response::encode(api_version, &req.uid, &Verdict::Allow, Default::default());
+                return Ok(Answer {
+                    body,
+                    outcome: Outcome::Allow,
+                    kind: Kind::from_group_kind(&req.kind.group, &req.kind.kind),
+                });
+            }
+        };
+        eval.check_access(&self.access).await;
+        let object_name = req
+            .name
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .or_else(|| req.object.as_ref().and_then(|o| o.metadata.name.as_deref()))
+            .or_else(|| {
+                req.object
+                    .as_ref()
+                    .and_then(|o| o.metadata.generate_name.as_deref())
+            })
+            .unwrap_or_default();
+        let verdict = eval.verdict(endpoint, object_name);
+        let audit = response::audit_annotations(&eval, endpoint);
+        let outcome = match &verdict {
+            Verdict::Allow => Outcome::Allow,
+            Verdict::Patch(_) => Outcome::Mutate,
+            Verdict::Deny(_) => Outcome::Deny,
+        };
+        if let Verdict::Deny(message) = &verdict {
+            tracing::info!(endpoint = endpoint.as_str(), uid = %req.uid, %message, "denied");
+        }
+        Ok(Answer {
+            body: response::encode(api_version, &req.uid, &verdict, audit),
+            outcome,
+            kind: Some(eval.kind),
+        })
+    }
+}

@@ -1,0 +1,95 @@
+//! The command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "imagestream-webhook",
+    version,
+    about = "OpenShift image streams for any Kubernetes cluster: admission webhook and CLI"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Directory mode: read ImageStreams, RBAC objects and pull Secrets from YAML/JSON files in DIR.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub streams_dir: Option<PathBuf>,
+    /// Namespace of the object named on the command line (and of manifests without one).
+    #[arg(short = 'n', long, global = true, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Configuration file (YAML); see the README for its keys.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the mutating and validating admission webhook over HTTPS.
+    Serve(ServeArgs),
+    /// Do to manifest files what the webhook does: print them mutated, denials on stderr.
+    Review(ReviewArgs),
+    /// Make a CA and a serving certificate for the webhook; prints the caBundle.
+    Certs(CertsArgs),
+    /// Print the ImageStream CustomResourceDefinition.
+    Crd,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the HTTPS webhook listener.
+    #[arg(long, default_value = "0.0.0.0:8443", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Address of the plain-HTTP admin listener (/healthz, /readyz, /metrics).
+    #[arg(long, default_value = "0.0.0.0:9090", value_name = "ADDR")]
+    pub admin_listen: SocketAddr,
+    /// PEM certificate chain of the webhook; re-read when it changes.
+    #[arg(long, default_value = "certs/tls.crt", value_name = "FILE")]
+    pub tls_cert: PathBuf,
+    /// PEM private key of the webhook; re-read when it changes.
+    #[arg(long, default_value = "certs/tls.key", value_name = "FILE")]
+    pub tls_key: PathBuf,
+    /// How often the certificate and key files are compared with what is served.
+    #[arg(long, default_value_t = 5000, value_name = "MS", hide = true)]
+    pub tls_poll_ms: u64,
+    /// How often --streams-dir is checked for changed files.
+    #[arg(long, default_value_t = 2000, value_name = "MS", hide = true)]
+    pub dir_poll_ms: u64,
+    /// Time a client has to send its request headers (slow or stalled clients are dropped).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub header_timeout_seconds: u64,
+    /// Time a client has to send a whole request body.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub body_timeout_seconds: u64,
+    /// After SIGTERM, keep serving this long with readiness false before closing listeners.
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub shutdown_delay_seconds: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// Manifests (multi-document YAML, JSON, or an AdmissionReview); `-` reads stdin.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// The webhook's Service name (its namespace is --namespace, default imagestream-system).
+    #[arg(long, default_value = "imagestream-webhook")]
+    pub service: String,
+    /// Folder for ca.crt, tls.crt and tls.key.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// More names or IP addresses the serving certificate is valid for (e.g. localhost, 127.0.0.1).
+    #[arg(long = "san", value_name = "NAME")]
+    pub sans: Vec<String>,
+}

@@ -1,0 +1,4 @@
+//! One module per subcommand; each holds wiring, not decisions.
+
+pub mod review;
+pub mod serve;

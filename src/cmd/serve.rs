@@ -1,0 +1,144 @@
+//! `serve`: wires the stream store, admission, the TLS listener and the admin
+//! listener together, and shuts them down in order on SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::access::AccessChecker;
+use crate::admission::Admission;
+use crate::cli::{GlobalArgs, ServeArgs};
+use crate::config::Config;
+use crate::dirstore::{DirSource, Refresh};
+use crate::metrics::Metrics;
+use crate::snapshot::Snapshot;
+use crate::store::Store;
+use crate::webhook::Webhook;
+use crate::{admin, server, tls, webhook};
+
+pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
+    let ServeArgs {
+        listen,
+        admin_listen,
+        tls_cert,
+        tls_key,
+        tls_poll_ms,
+        dir_poll_ms,
+        header_timeout_seconds,
+        body_timeout_seconds,
+        shutdown_delay_seconds,
+    } = args;
+    let config = Arc::new(Config::load(global.config.as_deref()).map_err(|e| e.to_string())?);
+    let Some(dir) = global.streams_dir.clone() else {
+        return Err("no stream source: pass --streams-dir DIR (directory mode); cluster mode is not available in this build yet".into());
+    };
+    let metrics = Arc::new(Metrics::new());
+    let store = Store::new();
+    let shutdown = CancellationToken::new();
+
+    let mut source = DirSource::new(dir);
+    let first = source.refresh().map_err(|e| e.to_string())?;
+    report(&metrics, &first);
+    let snap = source.snapshot();
+    publish(&store, &metrics, snap);
+    tracing::info!(dir = %source.dir().display(), streams = store.load().stream_count(), "streams loaded");
+    let watch_store = store.clone();
+    let watch_metrics = metrics.clone();
+    tokio::spawn(crate::dirstore::watch(
+        source,
+        Duration::from_millis(dir_poll_ms.max(50)),
+        move |_src, result, snap| {
+            match result {
+                Ok(r) => report(&watch_metrics, r),
+                Err(e) => {
+                    tracing::error!(error = %e, "streams directory unreadable; keeping the last snapshot")
+                }
+            }
+            if let Some(snap) = snap {
+                publish(&watch_store, &watch_metrics, snap);
+                tracing::info!(
+                    streams = watch_store.load().stream_count(),
+                    "streams reloaded"
+                );
+            }
+        },
+        shutdown.clone().cancelled_owned(),
+    ));
+
+    let certs = tls::CertReloader::load(&tls_cert, &tls_key).map_err(|e| e.to_string())?;
+    tokio::spawn(certs.clone().watch(
+        Duration::from_millis(tls_poll_ms.max(50)),
+        shutdown.clone().cancelled_owned(),
+    ));
+    let tls_config = tls::server_config(certs);
+
+    let hook = Arc::new(Webhook {
+        admission: Admission {
+            store: store.clone(),
+            config,
+            access: AccessChecker::AllowAll,
+        },
+        metrics: metrics.clone(),
+        body_timeout: Duration::from_secs(body_timeout_seconds),
+    });
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen} (--listen): {e}"))?;
+    let admin_listener = TcpListener::bind(admin_listen)
+        .await
+        .map_err(|e| format!("cannot listen on {admin_listen} (--admin-listen): {e}"))?;
+
+    let admin_stop = CancellationToken::new();
+    let admin = tokio::spawn(server::serve_plain(
+        admin_listener,
+        admin::router(store.clone(), metrics.clone()),
+        admin_stop.clone().cancelled_owned(),
+    ));
+
+    let signal_store = store.clone();
+    let stop_serving = shutdown.clone();
+    tokio::spawn(async move {
+        server::shutdown_signal().await;
+        signal_store.begin_shutdown();
+        tracing::info!(
+            delay_seconds = shutdown_delay_seconds,
+            "shutting down: readiness is false"
+        );
+        tokio::time::sleep(Duration::from_secs(shutdown_delay_seconds)).await;
+        stop_serving.cancel();
+    });
+
+    let opts = server::ServeOptions {
+        header_read_timeout: Duration::from_secs(header_timeout_seconds.max(1)),
+        ..server::ServeOptions::default()
+    };
+    let served = server::serve_tls(
+        listener,
+        tls_config,
+        webhook::router(hook),
+        opts,
+        shutdown.clone().cancelled_owned(),
+    )
+    .await;
+    shutdown.cancel();
+    admin_stop.cancel();
+    let _ = admin.await;
+    served.map_err(|e| format!("webhook listener failed: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn report(metrics: &Metrics, refresh: &Refresh) {
+    for (path, reason) in &refresh.errors {
+        metrics.reload_errors.inc();
+        tracing::error!(file = %path.display(), %reason, "cannot parse file; its last good objects stay in force");
+    }
+}
+
+fn publish(store: &Store, metrics: &Metrics, snap: Snapshot) {
+    metrics.streams.set(snap.stream_count() as i64);
+    metrics.tags.set(snap.tag_count() as i64);
+    store.publish(snap);
+}

@@ -1,0 +1,150 @@
+//! The `--config` file: every key optional, unknown keys refused so a typo is not silently ignored.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// OpenShift's internal registry name, so manifests exported from OpenShift work unchanged.
+pub const DEFAULT_STREAM_HOST: &str = "image-registry.openshift-image-registry.svc:5000";
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Config {
+    pub stream_registry_hosts: Vec<String>,
+    pub same_namespace_access: SameNamespaceAccess,
+    pub import: ImportConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            stream_registry_hosts: vec![DEFAULT_STREAM_HOST.to_owned()],
+            same_namespace_access: SameNamespaceAccess::Allow,
+            import: ImportConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SameNamespaceAccess {
+    /// Every service account may use its own namespace's streams, as in OpenShift.
+    #[default]
+    Allow,
+    /// Same-namespace use needs the RBAC permission too.
+    Rbac,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ImportConfig {
+    pub minimum_interval_seconds: u64,
+    pub max_scheduled_imports_per_minute: u32,
+    pub search_registries: Vec<String>,
+    pub allowed_registries: Vec<String>,
+    pub history_limit: usize,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        ImportConfig {
+            minimum_interval_seconds: 900,
+            max_scheduled_imports_per_minute: 60,
+            search_registries: vec!["docker.io".to_owned()],
+            allowed_registries: Vec::new(),
+            history_limit: 10,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path} (--config): {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path} (--config) is invalid: {reason}")]
+    Parse { path: String, reason: String },
+}
+
+impl Config {
+    /// Reads the file, or the defaults when no file is given.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|reason| ConfigError::Parse {
+            path: shown,
+            reason,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let cfg: Config = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.stream_registry_hosts.is_empty() {
+            return Err("streamRegistryHosts must name at least one host".into());
+        }
+        if let Some(h) = self
+            .stream_registry_hosts
+            .iter()
+            .find(|h| h.is_empty() || h.contains('/') || h.chars().any(char::is_whitespace))
+        {
+            return Err(format!(
+                "streamRegistryHosts entry {h:?} is not a host[:port]"
+            ));
+        }
+        if self.import.history_limit == 0 {
+            return Err("import.historyLimit must be at least 1".into());
+        }
+        if self.import.max_scheduled_imports_per_minute == 0 {
+            return Err("import.maxScheduledImportsPerMinute must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        assert_eq!(Config::parse("").expect("empty"), Config::default());
+        let cfg = Config::parse(
+            "streamRegistryHosts: [a.example:5000]\nsameNamespaceAccess: rbac\nimport:\n  historyLimit: 3\n",
+        )
+        .expect("parses");
+        assert_eq!(cfg.stream_registry_hosts, vec!["a.example:5000"]);
+        assert_eq!(cfg.same_namespace_access, SameNamespaceAccess::Rbac);
+        assert_eq!(cfg.import.history_limit, 3);
+        assert_eq!(cfg.import.minimum_interval_seconds, 900);
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_refused() {
+        for bad in [
+            "streamRegistryHost: [x]",
+            "sameNamespaceAccess: maybe",
+            "streamRegistryHosts: []",
+            "streamRegistryHosts: [\"a/b\"]",
+            "import: {historyLimit: 0}",
+            "import: {bogus: 1}",
+        ] {
+            assert!(Config::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

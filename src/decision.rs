@@ -1,0 +1,278 @@
+//! One admission decision: every container's resolution and access answer,
+//! shared by the webhook's response, `review` and the audit log.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use crate::access::{AccessChecker, AccessDecision, ServiceAccount};
+use crate::resolve::{self, Form, Resolution};
+use crate::snapshot::Snapshot;
+use crate::wire::Request;
+use crate::workload::{ContainerList, Kind, PodView};
+
+/// Which webhook asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Mutate,
+    Validate,
+}
+
+impl Endpoint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Mutate => "mutate",
+            Endpoint::Validate => "validate",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Update,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+        }
+    }
+}
+
+/// Settings a decision reads.
+pub struct Policy<'p> {
+    pub stream_hosts: &'p [String],
+}
+
+/// Everything known about one request once its images are resolved.
+#[derive(Debug)]
+pub struct Evaluation<'r> {
+    pub kind: Kind,
+    pub operation: Operation,
+    pub namespace: &'r str,
+    pub service_account: ServiceAccount<'r>,
+    pub images: Vec<ImageDecision<'r>>,
+}
+
+/// One container's image.
+#[derive(Debug)]
+pub struct ImageDecision<'r> {
+    pub list: ContainerList,
+    pub index: usize,
+    pub container: &'r str,
+    pub requested: &'r str,
+    pub resolution: Resolution<'r>,
+    /// Unchanged on UPDATE: not resolved or checked again.
+    pub unchanged: bool,
+    /// This container may be rewritten (not controller-owned, not a Job update).
+    pub rewritable: bool,
+    /// Filled for every resolved stream reference.
+    pub access: Option<AccessDecision>,
+}
+
+impl ImageDecision<'_> {
+    /// JSON pointer of the image field.
+    pub fn path(&self, kind: Kind) -> String {
+        format!(
+            "{}/{}/{}/image",
+            kind.pod_spec_pointer(),
+            self.list.field(),
+            self.index
+        )
+    }
+
+    /// The pinned reference, when this container resolved.
+    pub fn resolved(&self) -> Option<&Arc<str>> {
+        match &self.resolution {
+            Resolution::Resolved { image, .. } => Some(image),
+            _ => None,
+        }
+    }
+
+    /// Why this image makes the request fail, if it does.
+    pub fn denial(&self, endpoint: Endpoint) -> Option<String> {
+        if let Some(AccessDecision::Denied(why)) = &self.access {
+            return Some(why.clone());
+        }
+        match &self.resolution {
+            // A stream-host reference names no real registry: unresolved, the pod cannot pull.
+            // A short name in a controller-owned object was the owner's to pin; left as it is.
+            Resolution::Unresolvable { reason, form, .. }
+                if self.rewritable || *form == Form::StreamHost =>
+            {
+                Some(reason.clone())
+            }
+            // Reaching /validate still unpinned means the mutating webhook did not run on it.
+            Resolution::Resolved { stream, .. }
+                if endpoint == Endpoint::Validate && self.rewritable =>
+            {
+                Some(format!(
+                    "it names imagestream {stream} but was not pinned to a digest: is the imagestream-webhook MutatingWebhookConfiguration installed for this namespace?"
+                ))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What the webhook answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// JSON pointer and the new image, for each rewritten container.
+    Patch(Vec<(String, Arc<str>)>),
+    Deny(String),
+}
+
+/// Why a request is allowed untouched without looking at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// A kind with no pod spec of interest.
+    Kind,
+    /// DELETE, CONNECT, or a subresource other than `ephemeralcontainers`.
+    Operation,
+    /// A CREATE or UPDATE with no object.
+    NoObject,
+}
+
+/// Resolves every container of the request; no access checks yet.
+pub fn evaluate<'r>(
+    snap: &Snapshot,
+    policy: &Policy<'_>,
+    req: &'r Request<'r>,
+) -> Result<Evaluation<'r>, Skip> {
+    let kind = Kind::from_group_kind(&req.kind.group, &req.kind.kind).ok_or(Skip::Kind)?;
+    let operation = match req.operation.as_str() {
+        "CREATE" => Operation::Create,
+        "UPDATE" => Operation::Update,
+        _ => return Err(Skip::Operation),
+    };
+    let ephemeral = match req.sub_resource.as_deref() {
+        None | Some("") => false,
+        Some("ephemeralcontainers") if kind == Kind::Pod => true,
+        Some(_) => return Err(Skip::Operation),
+    };
+    let object = req.object.as_ref().ok_or(Skip::NoObject)?;
+    let namespace = req
+        .namespace
+        .as_deref()
+        .or(object.metadata.namespace.as_deref())
+        .unwrap_or("default");
+    let view = PodView::of(kind, object);
+    let old_view = match operation {
+        Operation::Update => req.old_object.as_ref().map(|o| PodView::of(kind, o)),
+        Operation::Create => None,
+    };
+    // Adding or removing the annotation asks for every image to be looked at again.
+    let toggled = old_view
+        .as_ref()
+        .is_some_and(|old| old.resolve_names != view.resolve_names);
+    let owned = object.metadata.has_controller();
+    // A Job's template is immutable: a rewrite on UPDATE would be refused by the API server.
+    let job_update = operation == Operation::Update && kind == Kind::Job;
+    let ctx = resolve::Context {
+        namespace,
+        resolve_names: view.resolve_names,
+        stream_hosts: policy.stream_hosts,
+    };
+    let mut images = Vec::new();
+    for (list, index, container) in view.containers() {
+        let Some(requested) = container.image.as_deref() else {
+            continue;
+        };
+        let unchanged = !toggled
+            && old_view
+                .as_ref()
+                .and_then(|old| old.image_of(list, &container.name))
+                == Some(requested);
+        let resolution = if unchanged {
+            Resolution::NotAStream
+        } else {
+            resolve::resolve(snap, &ctx, requested)
+        };
+        // Ephemeral containers are added by a person debugging, never by the owner's
+        // template, so pinning them cannot make the owner disown the pod.
+        let owner_pins = owned && !(ephemeral && list == ContainerList::EphemeralContainers);
+        images.push(ImageDecision {
+            list,
+            index,
+            container: &container.name,
+            requested,
+            resolution,
+            unchanged,
+            rewritable: !owner_pins && !job_update,
+            access: None,
+        });
+    }
+    Ok(Evaluation {
+        kind,
+        operation,
+        namespace,
+        service_account: ServiceAccount {
+            namespace,
+            name: view.service_account(),
+        },
+        images,
+    })
+}
+
+impl<'r> Evaluation<'r> {
+    /// Asks the access checker once per distinct stream of the request.
+    pub async fn check_access(&mut self, access: &AccessChecker) {
+        let mut asked: Vec<(resolve::StreamName<'r>, AccessDecision)> = Vec::new();
+        for i in 0..self.images.len() {
+            let Resolution::Resolved { stream, .. } = self.images[i].resolution else {
+                continue;
+            };
+            let answer = match asked.iter().find(|(s, _)| *s == stream) {
+                Some((_, a)) => a.clone(),
+                None => {
+                    let a = access.check(self.service_account, stream).await;
+                    asked.push((stream, a.clone()));
+                    a
+                }
+            };
+            self.images[i].access = Some(answer);
+        }
+    }
+
+    /// The answer for this endpoint.
+    pub fn verdict(&self, endpoint: Endpoint, object_name: &str) -> Verdict {
+        let mut denied = String::new();
+        for img in &self.images {
+            if let Some(why) = img.denial(endpoint) {
+                let sep = if denied.is_empty() { "" } else { "; " };
+                let _ = write!(
+                    denied,
+                    "{sep}container {:?} image {:?}: {why}",
+                    img.container, img.requested
+                );
+            }
+        }
+        if !denied.is_empty() {
+            return Verdict::Deny(format!(
+                "imagestream-webhook denied {} {}/{object_name}: {denied}",
+                self.kind, self.namespace
+            ));
+        }
+        if endpoint == Endpoint::Validate {
+            return Verdict::Allow;
+        }
+        let patch: Vec<_> = self
+            .images
+            .iter()
+            .filter(|img| img.rewritable)
+            .filter_map(|img| {
+                let image = img.resolved()?;
+                (**image != *img.requested).then(|| (img.path(self.kind), image.clone()))
+            })
+            .collect();
+        if patch.is_empty() {
+            Verdict::Allow
+        } else {
+            Verdict::Patch(patch)
+        }
+    }
+}

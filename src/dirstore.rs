@@ -1,0 +1,298 @@
+//! Directory mode: the streams, RBAC objects and Secrets in `--streams-dir`,
+//! re-read when their files change.
+//!
+//! Files are polled, not watched with inotify: ConfigMap and Secret volumes
+//! swap a `..data` symlink, which inotify on the files themselves misses.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::manifest::{Manifest, parse_file};
+use crate::snapshot::Snapshot;
+
+/// What identifies a file's version without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    len: u64,
+    mtime_ns: i128,
+    ino: u64,
+    dev: u64,
+}
+
+impl Fingerprint {
+    fn of(meta: &std::fs::Metadata) -> Fingerprint {
+        Fingerprint {
+            len: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ino: meta.ino(),
+            dev: meta.dev(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct FileState {
+    fingerprint: Fingerprint,
+    /// The last objects this file parsed into; kept while the file is broken.
+    objects: Arc<Vec<Manifest>>,
+    error: Option<String>,
+}
+
+/// The parsed contents of a streams directory.
+#[derive(Debug)]
+pub struct DirSource {
+    dir: PathBuf,
+    files: BTreeMap<PathBuf, FileState>,
+}
+
+/// What one refresh found.
+#[derive(Debug, Default)]
+pub struct Refresh {
+    /// Some file was added, changed or removed.
+    pub changed: bool,
+    /// Files that failed to parse in this refresh, with the parser's reason.
+    pub errors: Vec<(PathBuf, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirError {
+    #[error("cannot read streams directory {path} (--streams-dir): {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl DirSource {
+    pub fn new(dir: impl Into<PathBuf>) -> DirSource {
+        DirSource {
+            dir: dir.into(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Reads every new or changed file. A broken file is reported and its last
+    /// good objects stay in force; an unreadable directory is an error.
+    pub fn refresh(&mut self) -> Result<Refresh, DirError> {
+        let paths = list_files(&self.dir).map_err(|source| DirError::Read {
+            path: self.dir.display().to_string(),
+            source,
+        })?;
+        let mut out = Refresh::default();
+        let before = self.files.len();
+        self.files.retain(|p, _| paths.binary_search(p).is_ok());
+        out.changed |= self.files.len() != before;
+        for path in paths {
+            // A file that vanished between listing and reading is picked up as gone next time.
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let fingerprint = Fingerprint::of(&meta);
+            if self
+                .files
+                .get(&path)
+                .is_some_and(|f| f.fingerprint == fingerprint)
+            {
+                continue;
+            }
+            let parsed = std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| parse_file(&text, is_json(&path)));
+            match parsed {
+                Ok(objects) => {
+                    self.files.insert(
+                        path,
+                        FileState {
+                            fingerprint,
+                            objects: Arc::new(objects),
+                            error: None,
+                        },
+                    );
+                    out.changed = true;
+                }
+                Err(reason) => {
+                    let objects = self
+                        .files
+                        .get(&path)
+                        .map(|f| f.objects.clone())
+                        .unwrap_or_default();
+                    out.errors.push((path.clone(), reason.clone()));
+                    self.files.insert(
+                        path,
+                        FileState {
+                            fingerprint,
+                            objects,
+                            error: Some(reason),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every object in force, with its file, in path order.
+    pub fn objects(&self) -> impl Iterator<Item = (&Path, &Manifest)> {
+        self.files
+            .iter()
+            .flat_map(|(p, f)| f.objects.iter().map(move |m| (p.as_path(), m)))
+    }
+
+    /// Files whose current content does not parse.
+    pub fn broken_files(&self) -> impl Iterator<Item = (&Path, &str)> {
+        self.files
+            .iter()
+            .filter_map(|(p, f)| Some((p.as_path(), f.error.as_deref()?)))
+    }
+
+    /// The snapshot of the streams in force.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::build(self.objects().filter_map(|(_, m)| match m {
+            Manifest::Stream(s) => Some(&**s),
+            _ => None,
+        }))
+    }
+}
+
+fn is_json(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "json")
+}
+
+/// `*.yaml`, `*.yml` and `*.json` below `dir`, sorted. Hidden entries are
+/// skipped: they are the `..data` and timestamped folders of mounted volumes,
+/// which would otherwise be read twice.
+fn list_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    let mut depth_guard = 0usize;
+    while let Some(d) = pending.pop() {
+        depth_guard += 1;
+        // Symlink loops end here instead of running forever.
+        if depth_guard > 10_000 {
+            break;
+        }
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if d == dir => return Err(e),
+            Err(_) => continue,
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                pending.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+            {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Re-reads the directory every `interval` and publishes a new snapshot when
+/// something changed; `on_refresh` sees every refresh (for logs and metrics).
+pub async fn watch(
+    mut source: DirSource,
+    interval: Duration,
+    mut on_refresh: impl FnMut(&DirSource, &Result<Refresh, DirError>, Option<Snapshot>),
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = source.refresh();
+            let snap = match &result {
+                Ok(r) if r.changed => Some(source.snapshot()),
+                _ => None,
+            };
+            (source, result, snap)
+        })
+        .await;
+        let Ok((s, result, snap)) = joined else {
+            tracing::error!("directory refresh task panicked; stopping the directory watch");
+            return;
+        };
+        source = s;
+        on_refresh(&source, &result, snap);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STREAM: &str = "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {name: NAME, namespace: n}\nspec: {}\n";
+
+    #[test]
+    fn broken_file_keeps_last_good_objects() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("a.yaml");
+        std::fs::write(&a, STREAM.replace("NAME", "one")).expect("write");
+        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        std::fs::write(dir.path().join("sub/b.yml"), STREAM.replace("NAME", "two")).expect("write");
+        std::fs::create_dir(dir.path().join("..data")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("..data/c.yaml"),
+            STREAM.replace("NAME", "hidden"),
+        )
+        .expect("write");
+        std::fs::write(dir.path().join("notes.txt"), "not yaml").expect("write");
+
+        let mut src = DirSource::new(dir.path());
+        let r = src.refresh().expect("refresh");
+        assert!(r.changed && r.errors.is_empty());
+        let snap = src.snapshot();
+        assert_eq!(snap.stream_count(), 2);
+
+        // Unchanged files are not re-read.
+        assert!(!src.refresh().expect("refresh").changed);
+
+        std::fs::write(&a, "kind: [broken").expect("write");
+        let r = src.refresh().expect("refresh");
+        assert!(!r.changed);
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(r.errors[0].0, a);
+        assert!(
+            src.snapshot().stream("n", "one").is_some(),
+            "last good state stays"
+        );
+        assert_eq!(src.broken_files().count(), 1);
+
+        std::fs::write(&a, STREAM.replace("NAME", "three")).expect("write");
+        let r = src.refresh().expect("refresh");
+        assert!(r.changed && r.errors.is_empty());
+        let snap = src.snapshot();
+        assert!(snap.stream("n", "three").is_some() && snap.stream("n", "one").is_none());
+
+        std::fs::remove_file(dir.path().join("sub/b.yml")).expect("rm");
+        assert!(src.refresh().expect("refresh").changed);
+        assert_eq!(src.snapshot().stream_count(), 1);
+    }
+
+    #[test]
+    fn missing_directory_is_an_error_naming_the_flag() {
+        let mut src = DirSource::new("/nonexistent/streams");
+        let err = src.refresh().expect_err("missing dir");
+        assert!(err.to_string().contains("--streams-dir"), "{err}");
+    }
+}

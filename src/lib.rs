@@ -1,0 +1,29 @@
+//! OpenShift image streams for any Kubernetes cluster: the admission webhook,
+//! its stream store and its command line.
+//!
+//! Pure modules (`reference`, `imagestream`, `snapshot`, `resolve`, `wire`,
+//! `workload`, `decision`, `response`, `manifest`, `config`) do no I/O; the edges
+//! (`server`, `tls`, `webhook`, `admin`, `dirstore`, `cmd`) hold no decisions.
+
+pub mod access;
+pub mod admin;
+pub mod admission;
+pub mod certs;
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod decision;
+pub mod dirstore;
+pub mod imagestream;
+pub mod manifest;
+pub mod metrics;
+pub mod reference;
+pub mod resolve;
+pub mod response;
+pub mod server;
+pub mod snapshot;
+pub mod store;
+pub mod tls;
+pub mod webhook;
+pub mod wire;
+pub mod workload;

@@ -1,0 +1,103 @@
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser as _;
+use tracing_subscriber::EnvFilter;
+
+use imagestream_webhook::access::AccessChecker;
+use imagestream_webhook::admission::Admission;
+use imagestream_webhook::cli::{Cli, Command, GlobalArgs};
+use imagestream_webhook::cmd;
+use imagestream_webhook::config::Config;
+use imagestream_webhook::dirstore::DirSource;
+use imagestream_webhook::store::Store;
+use imagestream_webhook::{certs, imagestream, tls};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Logs go to stderr: stdout carries command output and the audit log.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    tls::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> ExitCode {
+    let Cli { global, command } = cli;
+    match command {
+        Command::Serve(args) => done(cmd::serve::run(&global, args).await),
+        Command::Review(args) => match offline_admission(&global) {
+            Ok(admission) => {
+                let ns = global.namespace.as_deref().unwrap_or("default");
+                cmd::review::run(&admission, &args.file, ns).await
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(cmd::review::EXIT_BAD_INPUT)
+            }
+        },
+        Command::Certs(args) => {
+            let ns = global.namespace.as_deref().unwrap_or("imagestream-system");
+            let made = certs::generate(&args.service, ns, &args.sans)
+                .and_then(|c| certs::write(&args.out, &c).map(|()| c));
+            match made {
+                Ok(c) => {
+                    println!("{}", certs::ca_bundle(&c));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => done(Err(e.to_string())),
+            }
+        }
+        Command::Crd => match imagestream::crd_yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => done(Err(format!("cannot render the CRD: {e}"))),
+        },
+    }
+}
+
+/// The admission handler over the streams directory, read once.
+fn offline_admission(global: &GlobalArgs) -> Result<Admission, String> {
+    let config = Config::load(global.config.as_deref()).map_err(|e| e.to_string())?;
+    let Some(dir) = &global.streams_dir else {
+        return Err("no stream source: pass --streams-dir DIR (cluster mode is not available in this build yet)".into());
+    };
+    let mut source = DirSource::new(dir);
+    let refresh = source.refresh().map_err(|e| e.to_string())?;
+    if let Some((path, reason)) = refresh.errors.first() {
+        return Err(format!("cannot parse {}: {reason}", path.display()));
+    }
+    let store = Store::new();
+    store.publish(source.snapshot());
+    Ok(Admission {
+        store,
+        config: Arc::new(config),
+        access: AccessChecker::AllowAll,
+    })
+}
+
+fn done(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Kubernetes objects read from YAML or JSON files: multi-document YAML, a
+//! single JSON object, or a `List` of objects as `kubectl get -o yaml` prints.
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use serde_json::Value;
+
+use crate::imagestream::ImageStream;
+
+/// The objects directory mode reads; other kinds are kept by name only.
+#[derive(Debug, Clone)]
+pub enum Manifest {
+    Stream(Box<ImageStream>),
+    Role(Box<Role>),
+    ClusterRole(Box<ClusterRole>),
+    RoleBinding(Box<RoleBinding>),
+    ClusterRoleBinding(Box<ClusterRoleBinding>),
+    Secret(Box<Secret>),
+    Other { kind: String },
+}
+
+/// The documents of one file as written, in order; `List`s stay whole, empty documents are skipped.
+pub fn documents_preserving_lists(text: &str, json: bool) -> Result<Vec<Value>, String> {
+    let docs = if json {
+        vec![serde_json::from_str::<Value>(text).map_err(|e| e.to_string())?]
+    } else {
+        // YAML 1.2 booleans only: `no` and `on` stay strings, as a Kubernetes user means them.
+        let options = serde_saphyr::options! { strict_booleans: true };
+        serde_saphyr::from_multiple_with_options::<Value>(text, options)
+            .map_err(|e| e.to_string())?
+    };
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// The objects of one file in order, the items of `List`s in place of the list.
+pub fn documents(text: &str, json: bool) -> Result<Vec<Value>, String> {
+    let docs = documents_preserving_lists(text, json)?;
+    let mut out = Vec::with_capacity(docs.len());
+    for doc in docs {
+        flatten_list(doc, &mut out);
+    }
+    Ok(out)
+}
+
+fn flatten_list(doc: Value, out: &mut Vec<Value>) {
+    match doc {
+        Value::Null => {}
+        Value::Object(mut map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
+            if let Some(Value::Array(items)) = map.remove("items") {
+                for item in items {
+                    flatten_list(item, out);
+                }
+            }
+        }
+        other => out.push(other),
+    }
+}
+
+/// Types one document by its apiVersion and kind.
+pub fn typed(doc: Value) -> Result<Manifest, String> {
+    let api_version = doc
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = doc
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or("document has no kind")?
+        .to_owned();
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    let m = match (group, kind.as_str()) {
+        ("image.openshift.io", "ImageStream") => {
+            Manifest::Stream(Box::new(from_value(with_spec(doc), &kind)?))
+        }
+        ("rbac.authorization.k8s.io", "Role") => Manifest::Role(Box::new(from_value(doc, &kind)?)),
+        ("rbac.authorization.k8s.io", "ClusterRole") => {
+            Manifest::ClusterRole(Box::new(from_value(doc, &kind)?))
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding") => {
+            Manifest::RoleBinding(Box::new(from_value(doc, &kind)?))
+        }
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            Manifest::ClusterRoleBinding(Box::new(from_value(doc, &kind)?))
+        }
+        ("", "Secret") => Manifest::Secret(Box::new(from_value(doc, &kind)?)),
+        _ => Manifest::Other { kind },
+    };
+    Ok(m)
+}
+
+/// OpenShift accepts a stream with no spec; the typed root needs one.
+fn with_spec(mut doc: Value) -> Value {
+    if let Some(map) = doc.as_object_mut()
+        && map.get("spec").is_none_or(Value::is_null)
+    {
+        map.insert("spec".into(), Value::Object(Default::default()));
+    }
+    doc
+}
+
+fn from_value<T: serde::de::DeserializeOwned>(doc: Value, kind: &str) -> Result<T, String> {
+    let name = doc
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("<unnamed>")
+        .to_owned();
+    serde_json::from_value(doc).map_err(|e| format!("{kind} {name}: {e}"))
+}
+
+/// Every object of a file; the error is the parser's reason.
+///
+/// YAML documents are typed straight from their text rather than through a
+/// `Value`: an untyped parse guesses that `1.0` is a number and `no` a boolean,
+/// and would then refuse a tag named `1.0` where the API server accepts it.
+pub fn parse_file(text: &str, json: bool) -> Result<Vec<Manifest>, String> {
+    if json {
+        return documents(text, true)?.into_iter().map(typed).collect();
+    }
+    let mut out = Vec::new();
+    for doc in split_yaml_documents(text) {
+        let at = |e: String| format!("document at line {}: {e}", doc.line);
+        let head: Head = serde_saphyr::from_str(doc.text).map_err(|e| at(e.to_string()))?;
+        if head.kind.as_deref() == Some("List") {
+            for item in documents(doc.text, false).map_err(at)? {
+                out.push(typed(item).map_err(at)?);
+            }
+            continue;
+        }
+        out.push(typed_yaml(&head, doc.text).map_err(at)?);
+    }
+    Ok(out)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Head {
+    #[serde(default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    metadata: Option<HeadMeta>,
+}
+
+#[derive(serde::Deserialize)]
+struct HeadMeta {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+fn typed_yaml(head: &Head, text: &str) -> Result<Manifest, String> {
+    let kind = head.kind.clone().ok_or("document has no kind")?;
+    let api_version = head.api_version.as_deref().unwrap_or_default();
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    let name = head
+        .metadata
+        .as_ref()
+        .and_then(|m| m.name.as_deref())
+        .unwrap_or("<unnamed>");
+    let err = |e: serde_saphyr::Error| format!("{kind} {name}: {e}");
+    let m = match (group, kind.as_str()) {
+        ("image.openshift.io", "ImageStream") => {
+            let mut is: ImageStreamWithoutSpec = serde_saphyr::from_str(text).map_err(err)?;
+            is.spec.get_or_insert_with(Default::default);
+            Manifest::Stream(Box::new(is.into_stream()))
+        }
+        ("rbac.authorization.k8s.io", "Role") => {
+            Manifest::Role(serde_saphyr::from_str(text).map_err(err)?)
+        }
+        ("rbac.authorization.k8s.io", "ClusterRole") => {
+            Manifest::ClusterRole(serde_saphyr::from_str(text).map_err(err)?)
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding") => {
+            Manifest::RoleBinding(serde_saphyr::from_str(text).map_err(err)?)
+        }
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            Manifest::ClusterRoleBinding(serde_saphyr::from_str(text).map_err(err)?)
+        }
+        ("", "Secret") => Manifest::Secret(serde_saphyr::from_str(text).map_err(err)?),
+        _ => Manifest::Other { kind },
+    };
+    Ok(m)
+}
+
+/// An ImageStream whose spec may be absent, as OpenShift allows.
+#[derive(serde::Deserialize)]
+struct ImageStreamWithoutSpec {
+    metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    #[serde(default)]
+    spec: Option<crate::imagestream::ImageStreamSpec>,
+    #[serde(default)]
+    status: Option<crate::imagestream::ImageStreamStatus>,
+}
+
+impl ImageStreamWithoutSpec {
+    fn into_stream(self) -> ImageStream {
+        let mut is = ImageStream::new(
+            self.metadata.name.as_deref().unwrap_or_default(),
+            self.spec.unwrap_or_default(),
+        );
+        is.metadata = self.metadata;
+        is.status = self.status;
+        is
+    }
+}
+
+/// One YAML document of a stream and the line it starts on.
+pub struct YamlDocument<'a> {
+    pub line: usize,
+    pub text: &'a str,
+}
+
+/// Splits a YAML stream at `---` and `...` markers (at the start of a line, as
+/// the YAML spec requires), dropping documents with no content.
+pub fn split_yaml_documents<'a>(text: &'a str) -> Vec<YamlDocument<'a>> {
+    let mut out = Vec::new();
+    let mut start = 0usize;
+    let mut start_line = 1usize;
+    let mut offset = 0usize;
+    let push = |from: usize, to: usize, line: usize, out: &mut Vec<YamlDocument<'a>>| {
+        let doc = &text[from..to];
+        let has_content = doc.lines().any(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with('#')
+        });
+        if has_content {
+            out.push(YamlDocument { line, text: doc });
+        }
+    };
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let marker = |m: &str| {
+            line.strip_prefix(m)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
+        };
+        if marker("---") {
+            push(start, offset, start_line, &mut out);
+            // Content after the marker on the same line belongs to the new document.
+            start = offset + 3;
+            start_line = i + 1;
+        } else if marker("...") {
+            push(start, offset, start_line, &mut out);
+            start = offset + line.len();
+            start_line = i + 2;
+        }
+        offset += line.len();
+    }
+    push(start, text.len(), start_line, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_document_yaml_and_lists() {
+        let text = r#"
+apiVersion: image.openshift.io/v1
+kind: ImageStream
+metadata: {name: a, namespace: n}
+spec: {}
+---
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: rbac.authorization.k8s.io/v1
+  kind: RoleBinding
+  metadata: {name: rb, namespace: n}
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:image-puller}
+  subjects: [{kind: ServiceAccount, name: default, namespace: m}]
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: c}
+"#;
+        let objs = parse_file(text, false).expect("parses");
+        assert_eq!(objs.len(), 3);
+        assert!(matches!(&objs[0], Manifest::Stream(s) if s.metadata.name.as_deref() == Some("a")));
+        assert!(matches!(&objs[1], Manifest::RoleBinding(_)));
+        assert!(matches!(&objs[2], Manifest::Other { kind } if kind == "ConfigMap"));
+    }
+
+    #[test]
+    fn json_file() {
+        let objs = parse_file(
+            r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"type":"kubernetes.io/dockerconfigjson","data":{}}"#,
+            true,
+        )
+        .expect("parses");
+        assert!(matches!(&objs[0], Manifest::Secret(_)));
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let err = parse_file("kind: [unclosed", false).expect_err("bad yaml");
+        assert!(err.starts_with("document at line 1"), "{err}");
+        assert!(!err.is_empty());
+        let err = parse_file(
+            "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {name: x}\nspec: {tags: [{name: t, from: \"a string\"}]}\n",
+            false,
+        )
+        .expect_err("from must be an object");
+        assert!(err.contains("ImageStream x:"), "{err}");
+        assert!(parse_file("metadata: {name: x}\n", false).is_err());
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    #[test]
+    fn yaml_scalars_keep_their_spelling_in_typed_fields() {
+        let text = "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {name: no, namespace: n}\nspec:\n  tags:\n  - name: 1.0\n  - name: on\n";
+        let objs = parse_file(text, false).expect("parses");
+        let Manifest::Stream(is) = &objs[0] else {
+            panic!("stream")
+        };
+        assert_eq!(is.metadata.name.as_deref(), Some("no"));
+        assert_eq!(is.metadata.namespace.as_deref(), Some("n"));
+        let names: Vec<_> = is.spec_tags().iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, vec!["1.0", "on"]);
+    }
+
+    #[test]
+    fn stream_without_spec_is_accepted() {
+        let objs = parse_file(
+            "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {name: a}\n",
+            false,
+        )
+        .expect("parses");
+        assert!(matches!(&objs[0], Manifest::Stream(s) if s.spec_tags().is_empty()));
+    }
+
+    #[test]
+    fn splits_at_markers_only_at_line_start() {
+        let text = "# c\n---\na: 1\n--- # x\nb: \"---\"\n  ---\n...\n---\n\n---\nc: 3\n";
+        let docs: Vec<_> = split_yaml_documents(text)
+            .iter()
+            .map(|d| (d.line, d.text.trim()))
+            .collect();
+        assert_eq!(
+            docs,
+            vec![(2, "a: 1"), (4, "# x\nb: \"---\"\n  ---"), (10, "c: 3")]
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! Prometheus metrics served on the admin listener's `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub endpoint: &'static str,
+    pub kind: &'static str,
+    pub decision: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct EndpointLabels {
+    pub endpoint: &'static str,
+}
+
+/// Admission latency buckets, 100 µs to 10 s.
+const LATENCY_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// Every metric the process exports.
+pub struct Metrics {
+    registry: Registry,
+    pub admission_requests: Family<RequestLabels, Counter>,
+    pub admission_latency: Family<EndpointLabels, Histogram, fn() -> Histogram>,
+    pub streams: Gauge,
+    pub tags: Gauge,
+    pub reload_errors: Counter,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("imagestream_webhook");
+        let admission_requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "admission_requests",
+            "Admission reviews answered, by endpoint, kind and decision",
+            admission_requests.clone(),
+        );
+        let admission_latency = Family::<EndpointLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(LATENCY_BUCKETS)) as fn() -> Histogram,
+        );
+        registry.register(
+            "admission_duration_seconds",
+            "Time from the request body read to the response, by endpoint",
+            admission_latency.clone(),
+        );
+        let streams = Gauge::default();
+        registry.register(
+            "streams",
+            "ImageStreams in the snapshot admission reads",
+            streams.clone(),
+        );
+        let tags = Gauge::default();
+        registry.register(
+            "tags",
+            "Tags over all ImageStreams in the snapshot",
+            tags.clone(),
+        );
+        let reload_errors = Counter::default();
+        registry.register(
+            "directory_reload_errors",
+            "Files in --streams-dir that failed to parse on a reload",
+            reload_errors.clone(),
+        );
+        Metrics {
+            registry,
+            admission_requests,
+            admission_latency,
+            streams,
+            tags,
+            reload_errors,
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

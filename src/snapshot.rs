@@ -1,0 +1,263 @@
+//! The immutable, indexed view of every ImageStream that admission reads.
+//!
+//! Built once per change (a directory reload or a watch event batch) and then
+//! shared read-only; every lookup is a hash lookup, so admission costs the same
+//! with ten streams or a hundred thousand.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::imagestream::{CONDITION_IMPORT_SUCCESS, ImageStream, NamedTagEventList, TagEvent};
+use crate::reference::{ImageRef, is_sha256_digest};
+
+/// Every stream, by namespace then name.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    namespaces: HashMap<Box<str>, HashMap<Box<str>, StreamEntry>>,
+    stream_count: usize,
+    tag_count: usize,
+}
+
+/// One stream, compiled for lookups.
+#[derive(Debug)]
+pub struct StreamEntry {
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
+    pub lookup_local: bool,
+    tags: HashMap<Box<str>, TagEntry>,
+    /// Digest → pinned reference, over the history of every tag.
+    images: HashMap<Box<str>, Arc<str>>,
+}
+
+/// What admission needs of one tag.
+#[derive(Debug, Default)]
+pub struct TagEntry {
+    /// The pinned reference of the newest history item (`REPO@sha256:…`).
+    pub current: Option<Arc<str>>,
+    /// `ImportSuccess=False` message, when the last import failed.
+    pub import_failure: Option<Box<str>>,
+    /// Why the newest item could not be pinned (it names no digest).
+    pub unusable: Option<Box<str>>,
+}
+
+impl Snapshot {
+    /// Indexes the streams; a later duplicate of the same namespace/name replaces the earlier.
+    pub fn build<'s>(streams: impl IntoIterator<Item = &'s ImageStream>) -> Snapshot {
+        let mut snap = Snapshot::default();
+        for is in streams {
+            let entry = StreamEntry::compile(is);
+            let names = snap
+                .namespaces
+                .entry(Box::from(&*entry.namespace))
+                .or_default();
+            names.insert(Box::from(&*entry.name), entry);
+        }
+        for names in snap.namespaces.values() {
+            snap.stream_count += names.len();
+            snap.tag_count += names.values().map(|s| s.tags.len()).sum::<usize>();
+        }
+        snap
+    }
+
+    pub fn stream(&self, namespace: &str, name: &str) -> Option<&StreamEntry> {
+        self.namespaces.get(namespace)?.get(name)
+    }
+
+    pub fn stream_count(&self) -> usize {
+        self.stream_count
+    }
+
+    pub fn tag_count(&self) -> usize {
+        self.tag_count
+    }
+}
+
+impl StreamEntry {
+    fn compile(is: &ImageStream) -> StreamEntry {
+        let namespace: Arc<str> = Arc::from(is.metadata.namespace.as_deref().unwrap_or("default"));
+        let name: Arc<str> = Arc::from(is.metadata.name.as_deref().unwrap_or_default());
+        let mut tags: HashMap<Box<str>, TagEntry> = HashMap::new();
+        let mut images = HashMap::new();
+        // Spec tags that were never imported still exist: admission must say
+        // "not yet imported" rather than "no such tag".
+        for tag in is.spec_tags() {
+            tags.entry(Box::from(tag.name.as_str())).or_default();
+        }
+        for list in is.status_tags() {
+            let entry = tags.entry(Box::from(list.tag.as_str())).or_default();
+            compile_tag(list, entry, &mut images);
+        }
+        StreamEntry {
+            namespace,
+            name,
+            lookup_local: is.lookup_local(),
+            tags,
+            images,
+        }
+    }
+
+    pub fn tag(&self, tag: &str) -> Option<&TagEntry> {
+        self.tags.get(tag)
+    }
+
+    /// The pinned reference of a digest found in any tag's history.
+    pub fn image(&self, digest: &str) -> Option<&Arc<str>> {
+        self.images.get(digest)
+    }
+
+    /// Tag names, sorted, for messages.
+    pub fn tag_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.tags.keys().map(|k| &**k).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+fn compile_tag(
+    list: &NamedTagEventList,
+    entry: &mut TagEntry,
+    images: &mut HashMap<Box<str>, Arc<str>>,
+) {
+    if let Some(cond) = list.condition(CONDITION_IMPORT_SUCCESS)
+        && cond.status == "False"
+    {
+        let reason = cond.reason.as_deref().unwrap_or_default();
+        let message = cond.message.as_deref().unwrap_or_default();
+        entry.import_failure = Some(format!("ImportSuccess=False: {reason}: {message}").into());
+    }
+    for (i, item) in list.items().iter().enumerate() {
+        match pin(item) {
+            Ok((digest, pinned)) => {
+                let pinned: Arc<str> = Arc::from(pinned);
+                if i == 0 {
+                    entry.current = Some(pinned.clone());
+                }
+                images.entry(Box::from(digest)).or_insert(pinned);
+            }
+            Err(reason) if i == 0 => entry.unusable = Some(reason.into()),
+            Err(_) => {}
+        }
+    }
+}
+
+/// The digest and the pinned reference of a history item: its source
+/// repository with the tag dropped and `@digest` added.
+fn pin(item: &TagEvent) -> Result<(&str, String), String> {
+    let source = ImageRef::parse(&item.docker_image_reference).map_err(|e| {
+        format!(
+            "status item dockerImageReference {:?} is malformed: {e}",
+            item.docker_image_reference
+        )
+    })?;
+    let digest = if is_sha256_digest(&item.image) {
+        item.image.as_str()
+    } else if let Some(d) = source.digest() {
+        d
+    } else {
+        return Err(format!(
+            "status item {:?} names no sha256 digest",
+            item.docker_image_reference
+        ));
+    };
+    Ok((digest, source.with_digest(digest)))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub const D1: &str = "sha256:77dc0f1ad1e4a5b8d0a0c1b37a8d6e0f3c3b6b0f2d3e5f60718293a4b5c6d7e8";
+    pub const D2: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+    pub fn stream(yaml: &str) -> ImageStream {
+        serde_saphyr::from_str(yaml).expect("test stream parses")
+    }
+
+    pub fn marsview() -> ImageStream {
+        stream(&format!(
+            r#"
+apiVersion: image.openshift.io/v1
+kind: ImageStream
+metadata: {{name: marsview, namespace: toms-project}}
+spec:
+  lookupPolicy: {{local: true}}
+  tags:
+  - name: latest
+    from: {{kind: DockerImage, name: "registry.marsrover.space/engine/marsview:latest"}}
+  - name: v2
+    from: {{kind: DockerImage, name: "registry.marsrover.space/engine/marsview:v2"}}
+  - name: broken
+    from: {{kind: DockerImage, name: "registry.marsrover.space/engine/marsview:broken"}}
+status:
+  dockerImageRepository: image-registry.openshift-image-registry.svc:5000/toms-project/marsview
+  tags:
+  - tag: latest
+    items:
+    - created: "2026-11-26T17:00:00Z"
+      dockerImageReference: "registry.marsrover.space/engine/marsview@{D1}"
+      image: "{D1}"
+      generation: 2
+    - created: "2026-11-20T17:00:00Z"
+      dockerImageReference: "registry.marsrover.space/engine/marsview:old"
+      image: "{D2}"
+      generation: 1
+  - tag: broken
+    items: null
+    conditions:
+    - type: ImportSuccess
+      status: "False"
+      reason: NotFound
+      message: "manifest unknown"
+      generation: 1
+"#
+        ))
+    }
+
+    #[test]
+    fn indexes_tags_and_history() {
+        let is = marsview();
+        let snap = Snapshot::build([&is]);
+        assert_eq!((snap.stream_count(), snap.tag_count()), (1, 3));
+        let s = snap.stream("toms-project", "marsview").expect("stream");
+        assert!(s.lookup_local);
+        let latest = s.tag("latest").expect("latest");
+        let want = format!("registry.marsrover.space/engine/marsview@{D1}");
+        assert_eq!(latest.current.as_deref(), Some(want.as_str()));
+        // An old item written with a tag is pinned by its image digest.
+        let old = format!("registry.marsrover.space/engine/marsview@{D2}");
+        assert_eq!(s.image(D2).map(|a| &**a), Some(old.as_str()));
+        assert!(s.tag("v2").expect("spec-only tag").current.is_none());
+        let broken = s.tag("broken").expect("broken");
+        assert_eq!(
+            broken.import_failure.as_deref(),
+            Some("ImportSuccess=False: NotFound: manifest unknown")
+        );
+        assert_eq!(s.tag_names(), vec!["broken", "latest", "v2"]);
+        assert!(snap.stream("toms-project", "other").is_none());
+        assert!(snap.stream("other", "marsview").is_none());
+    }
+
+    #[test]
+    fn item_without_digest_is_unusable() {
+        let is = stream(
+            r#"
+metadata: {name: s, namespace: n}
+spec: {}
+status:
+  tags:
+  - tag: t
+    items:
+    - {created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.io/a/b:1", image: "", generation: 1}
+"#,
+        );
+        let snap = Snapshot::build([&is]);
+        let t = snap.stream("n", "s").and_then(|s| s.tag("t")).expect("tag");
+        assert!(t.current.is_none());
+        assert!(
+            t.unusable
+                .as_deref()
+                .unwrap_or_default()
+                .contains("names no sha256 digest")
+        );
+    }
+}

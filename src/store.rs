@@ -1,0 +1,44 @@
+//! The current snapshot, swapped whole when the streams change, and readiness.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::{ArcSwap, Guard};
+
+use crate::snapshot::Snapshot;
+
+/// Shared by admission (readers) and the directory watcher or API reflector (the one writer).
+#[derive(Debug, Default)]
+pub struct Store {
+    snapshot: ArcSwap<Snapshot>,
+    synced: AtomicBool,
+    shutting_down: AtomicBool,
+}
+
+impl Store {
+    pub fn new() -> Arc<Store> {
+        Arc::new(Store::default())
+    }
+
+    /// The snapshot in force; cheap, lock-free, never blocks the writer.
+    pub fn load(&self) -> Guard<Arc<Snapshot>> {
+        self.snapshot.load()
+    }
+
+    /// Replaces the snapshot and marks the store synced.
+    pub fn publish(&self, snap: Snapshot) {
+        self.snapshot.store(Arc::new(snap));
+        self.synced.store(true, Ordering::Release);
+    }
+
+    /// Ready to serve admission: synced once, and not shutting down.
+    pub fn is_ready(&self) -> bool {
+        self.synced.load(Ordering::Acquire) && !self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Readiness goes false first on SIGTERM, so endpoints drop this replica
+    /// while in-flight requests finish.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests: one binary, so the crate links once.
+
+mod serving;
