@@ -24,9 +24,9 @@ test:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --no-fail-fast && $(CARGO) test --doc; \
+		$(CARGO) nextest run --no-fail-fast; \
 	else \
-		$(CARGO) test; \
+		$(CARGO) test --lib --bins --tests; \
 	fi
 
 crd:

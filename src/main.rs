@@ -15,12 +15,19 @@ use imagestream_webhook::{certs, imagestream, tls};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Logs go to stderr: stdout carries command output and the audit log.
+    // Logs go to stderr: stdout carries command output and the audit log. The
+    // CLI commands print their own results, so only `serve` logs at info.
+    let level = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     tls::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

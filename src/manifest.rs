@@ -32,6 +32,14 @@ pub fn documents_preserving_lists(text: &str, json: bool) -> Result<Vec<Value>, 
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
+/// YAML for a person to read: long single-line strings (image references)
+/// stay on one line instead of being folded.
+pub fn to_yaml<T: serde::Serialize>(value: &T) -> Result<String, String> {
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.folded_wrap_chars = 1 << 20;
+    serde_saphyr::to_string_with_options(value, options).map_err(|e| e.to_string())
+}
+
 /// The objects of one file in order, the items of `List`s in place of the list.
 pub fn documents(text: &str, json: bool) -> Result<Vec<Value>, String> {
     let docs = documents_preserving_lists(text, json)?;

@@ -9,7 +9,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt as _;
 
 use crate::admission::Admission;
 use crate::decision::Endpoint;
@@ -41,19 +42,7 @@ async fn validate(State(w): State<Arc<Webhook>>, req: Request) -> Response {
 }
 
 async fn serve(w: &Webhook, endpoint: Endpoint, req: Request) -> Response {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return too_large();
-    }
-    let read = tokio::time::timeout(
-        w.body_timeout,
-        Limited::new(req.into_body(), MAX_BODY_BYTES).collect(),
-    )
-    .await;
+    let read = tokio::time::timeout(w.body_timeout, read_body(req.into_body())).await;
     let body = match read {
         Err(_) => {
             return plain(
@@ -61,14 +50,14 @@ async fn serve(w: &Webhook, endpoint: Endpoint, req: Request) -> Response {
                 "request body not received in time",
             );
         }
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
-        Ok(Err(e)) => {
+        Ok(Err(BodyError::TooLarge)) => return too_large(),
+        Ok(Err(BodyError::Read(e))) => {
             return plain(
                 StatusCode::BAD_REQUEST,
                 &format!("cannot read request body: {e}"),
             );
         }
-        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Ok(bytes)) => bytes,
     };
     let started = Instant::now();
     match w.admission.review(endpoint, &body).await {
@@ -106,6 +95,39 @@ async fn serve(w: &Webhook, endpoint: Endpoint, req: Request) -> Response {
             plain(StatusCode::BAD_REQUEST, &reason)
         }
     }
+}
+
+/// Past this, an oversized body is no longer drained: the connection is dropped.
+const DRAIN_LIMIT_BYTES: usize = 4 * MAX_BODY_BYTES;
+
+enum BodyError {
+    TooLarge,
+    Read(axum::Error),
+}
+
+/// Reads the body up to the limit. An oversized body is read to its end (up to
+/// a bound) before the 413, because closing a socket with unread data resets
+/// the connection and the client would never see the answer.
+async fn read_body(mut body: Body) -> Result<Bytes, BodyError> {
+    let mut buf = BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyError::Read)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > DRAIN_LIMIT_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        if seen <= MAX_BODY_BYTES {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(buf.freeze())
 }
 
 fn too_large() -> Response {

@@ -85,7 +85,7 @@ pub async fn review_text(
             if i > 0 {
                 s.push_str("---\n");
             }
-            s.push_str(&serde_saphyr::to_string(doc).map_err(|e| e.to_string())?);
+            s.push_str(&manifest::to_yaml(doc)?);
         }
         s
     };
