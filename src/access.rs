@@ -1,8 +1,16 @@
-//! Whether a service account may use a stream.
+//! Whether a service account may use a stream: the permission OpenShift's
+//! `system:image-puller` grants, `get` on `imagestreams/layers`.
 
 use std::fmt;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
+use crate::config::SameNamespaceAccess;
+use crate::metrics::AccessLabels;
+use crate::rbac::{Attributes, Authorization, Subject};
 use crate::resolve::StreamName;
+use crate::snapshot::Snapshot;
 
 /// The identity that runs a pod and pulls its images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,18 +39,174 @@ impl AccessDecision {
     }
 }
 
-/// Decides access; the variants are the places an answer can come from.
-#[derive(Debug, Clone, Default)]
-pub enum AccessChecker {
-    /// Every service account may use every stream.
-    #[default]
-    AllowAll,
+/// Where an answer came from, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Decided here: the same-namespace rule or the directory's RBAC objects.
+    Local,
+    Cache,
+    Api,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Local => "local",
+            Source::Cache => "cache",
+            Source::Api => "api",
+        }
+    }
+}
+
+/// The resource attributes of "use stream NS/NAME".
+pub fn stream_attributes<'a>(stream: &StreamName<'a>) -> Attributes<'a> {
+    Attributes {
+        verb: "get",
+        api_group: "image.openshift.io",
+        resource: "imagestreams",
+        subresource: "layers",
+        namespace: stream.namespace,
+        name: stream.name,
+    }
+}
+
+/// The permission, in words, for messages.
+pub const PERMISSION: &str = "get on imagestreams/layers (image.openshift.io)";
+
+/// The command that grants `sa` the use of `stream`.
+pub fn grant_command(sa: ServiceAccount<'_>, stream: StreamName<'_>) -> String {
+    let binding: String = format!("{}-{}-pulls-{}", sa.namespace, sa.name, stream.name)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(253)
+        .collect();
+    format!(
+        "kubectl create rolebinding {binding} --clusterrole=system:image-puller --serviceaccount={}:{} -n {}",
+        sa.namespace, sa.name, stream.namespace
+    )
+}
+
+/// The denial text: who, what, what is missing, and the fix.
+pub fn denial(sa: ServiceAccount<'_>, stream: StreamName<'_>, detail: &str) -> String {
+    format!(
+        "service account {sa} may not use imagestream {stream}: it lacks {PERMISSION} in namespace {ns} ({detail}); grant it with: {cmd}",
+        ns = stream.namespace,
+        cmd = grant_command(sa, stream)
+    )
+}
+
+/// How access is decided.
+#[derive(Clone)]
+pub enum Authority {
+    /// The RBAC objects of the streams directory, in the snapshot.
+    Directory,
+    /// SubjectAccessReviews against the API server, cached.
+    Api(crate::sar::SarChecker),
+}
+
+/// Decides access; one per process, shared by every request.
+#[derive(Clone)]
+pub struct AccessChecker {
+    pub authority: Authority,
+    pub same_namespace: SameNamespaceAccess,
+    /// Counts every answer by result and source, when metrics are on.
+    pub checks: Option<Family<AccessLabels, Counter>>,
+}
+
+/// One answer with its explanation, for `check-access`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explained {
+    pub decision: AccessDecision,
+    pub source: Source,
+    /// What grants it (a rule or binding), when allowed.
+    pub why: String,
 }
 
 impl AccessChecker {
-    pub async fn check(&self, _sa: ServiceAccount<'_>, _stream: StreamName<'_>) -> AccessDecision {
-        match self {
-            AccessChecker::AllowAll => AccessDecision::Allowed,
+    pub fn directory(same_namespace: SameNamespaceAccess) -> AccessChecker {
+        AccessChecker {
+            authority: Authority::Directory,
+            same_namespace,
+            checks: None,
+        }
+    }
+
+    pub async fn check(
+        &self,
+        snap: &Snapshot,
+        sa: ServiceAccount<'_>,
+        stream: StreamName<'_>,
+    ) -> AccessDecision {
+        let explained = self.explain(snap, sa, stream).await;
+        if let Some(checks) = &self.checks {
+            checks
+                .get_or_create(&AccessLabels {
+                    result: if explained.decision.is_allowed() {
+                        "allowed"
+                    } else {
+                        "denied"
+                    },
+                    source: explained.source.as_str(),
+                })
+                .inc();
+        }
+        explained.decision
+    }
+
+    /// The decision and the rule or binding behind it.
+    pub async fn explain(
+        &self,
+        snap: &Snapshot,
+        sa: ServiceAccount<'_>,
+        stream: StreamName<'_>,
+    ) -> Explained {
+        if sa.namespace == stream.namespace && self.same_namespace == SameNamespaceAccess::Allow {
+            return Explained {
+                decision: AccessDecision::Allowed,
+                source: Source::Local,
+                why: "same namespace (sameNamespaceAccess: allow)".to_owned(),
+            };
+        }
+        match &self.authority {
+            Authority::Directory => {
+                let subject = Subject::service_account(sa.namespace, sa.name);
+                match snap
+                    .rbac()
+                    .authorize(&subject.subject(), &stream_attributes(&stream))
+                {
+                    Authorization::Allowed { via } => Explained {
+                        decision: AccessDecision::Allowed,
+                        source: Source::Local,
+                        why: via,
+                    },
+                    Authorization::Denied { reason } => Explained {
+                        decision: AccessDecision::Denied(denial(sa, stream, &reason)),
+                        source: Source::Local,
+                        why: reason,
+                    },
+                }
+            }
+            Authority::Api(sar) => {
+                let (decision, source) = sar.check(sa, stream).await;
+                let why = match &decision {
+                    AccessDecision::Allowed => "SubjectAccessReview allowed".to_owned(),
+                    AccessDecision::Denied(d) => d.clone(),
+                };
+                Explained {
+                    decision,
+                    source: match source {
+                        crate::sar::Source::Cache => Source::Cache,
+                        crate::sar::Source::Api => Source::Api,
+                    },
+                    why,
+                }
+            }
         }
     }
 }

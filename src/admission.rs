@@ -2,8 +2,10 @@
 //! routes and the offline `review` command both call it, so they cannot differ.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::access::AccessChecker;
+use crate::audit::{AuditLog, AuditRecord, RequestFacts};
 use crate::config::Config;
 use crate::decision::{Endpoint, Policy, Verdict, evaluate};
 use crate::response;
@@ -44,11 +46,14 @@ pub struct Admission {
     pub store: Arc<Store>,
     pub config: Arc<Config>,
     pub access: AccessChecker,
+    /// `None` writes no audit records (tests, benchmarks).
+    pub audit: Option<AuditLog>,
 }
 
 impl Admission {
     /// Answers one AdmissionReview body; `Err` is the one-line reason of a 400.
     pub async fn review(&self, endpoint: Endpoint, body: &[u8]) -> Result<Answer, String> {
+        let started = Instant::now();
         let review = parse_review(body)?;
         let api_version = match review.api_version.as_deref() {
             None => "admission.k8s.io/v1",
@@ -60,27 +65,6 @@ impl Admission {
             }
         };
         let req = review.request.ok_or("AdmissionReview has no request")?;
-        let policy = Policy {
-            stream_hosts: &self.config.stream_registry_hosts,
-        };
-        // The snapshot guard is dropped before any await: resolutions hold Arcs, not borrows of it.
-        let evaluated = {
-            let snap = self.store.load();
-            evaluate(&snap, &policy, &req)
-        };
-        let mut eval = match evaluated {
-            Ok(e) => e,
-            Err(_skip) => {
-                let body =
-                    response::encode(api_version, &req.uid, &Verdict::Allow, Default::default());
-                return Ok(Answer {
-                    body,
-                    outcome: Outcome::Allow,
-                    kind: Kind::from_group_kind(&req.kind.group, &req.kind.kind),
-                });
-            }
-        };
-        eval.check_access(&self.access).await;
         let object_name = req
             .name
             .as_deref()
@@ -92,20 +76,69 @@ impl Admission {
                     .and_then(|o| o.metadata.generate_name.as_deref())
             })
             .unwrap_or_default();
+        let facts = RequestFacts {
+            endpoint,
+            uid: &req.uid,
+            operation: &req.operation,
+            kind: &req.kind.kind,
+            namespace: req.namespace.as_deref().unwrap_or_default(),
+            name: object_name,
+            user: req.user_info.username.as_deref().unwrap_or_default(),
+            dry_run: req.dry_run.unwrap_or(false),
+        };
+        let policy = Policy {
+            stream_hosts: &self.config.stream_registry_hosts,
+        };
+        // The snapshot is held as an Arc: access checks may await.
+        let snap = self.store.load_full();
+        let mut eval = match evaluate(&snap, &policy, &req) {
+            Ok(e) => e,
+            Err(_skip) => {
+                let body =
+                    response::encode(api_version, &req.uid, &Verdict::Allow, Default::default());
+                self.audit(&facts, None, Outcome::Allow, None, started);
+                return Ok(Answer {
+                    body,
+                    outcome: Outcome::Allow,
+                    kind: Kind::from_group_kind(&req.kind.group, &req.kind.kind),
+                });
+            }
+        };
+        eval.check_access(&self.access, &snap).await;
         let verdict = eval.verdict(endpoint, object_name);
         let audit = response::audit_annotations(&eval, endpoint);
-        let outcome = match &verdict {
-            Verdict::Allow => Outcome::Allow,
-            Verdict::Patch(_) => Outcome::Mutate,
-            Verdict::Deny(_) => Outcome::Deny,
+        let (outcome, reason) = match &verdict {
+            Verdict::Allow => (Outcome::Allow, None),
+            Verdict::Patch(_) => (Outcome::Mutate, None),
+            Verdict::Deny(message) => (Outcome::Deny, Some(message.as_str())),
         };
-        if let Verdict::Deny(message) = &verdict {
+        if let Some(message) = reason {
             tracing::info!(endpoint = endpoint.as_str(), uid = %req.uid, %message, "denied");
         }
+        self.audit(&facts, Some(&eval), outcome, reason, started);
         Ok(Answer {
             body: response::encode(api_version, &req.uid, &verdict, audit),
             outcome,
             kind: Some(eval.kind),
         })
+    }
+
+    fn audit(
+        &self,
+        facts: &RequestFacts<'_>,
+        eval: Option<&crate::decision::Evaluation<'_>>,
+        outcome: Outcome,
+        reason: Option<&str>,
+        started: Instant,
+    ) {
+        if let Some(log) = &self.audit {
+            log.record(&AuditRecord::new(
+                facts,
+                eval,
+                outcome.as_str(),
+                reason,
+                started.elapsed(),
+            ));
+        }
     }
 }

@@ -41,6 +41,17 @@ pub enum Command {
     Certs(CertsArgs),
     /// Print the ImageStream CustomResourceDefinition.
     Crd,
+    /// May a service account use a stream? Prints the answer and why; exit 1 when denied.
+    CheckAccess(CheckAccessArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckAccessArgs {
+    /// The stream, `NS/NAME` (or `NAME` in the namespace of --namespace).
+    pub stream: String,
+    /// The service account, `NS/SA`.
+    #[arg(long, value_name = "NS/SA")]
+    pub service_account: String,
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +80,9 @@ pub struct ServeArgs {
     /// Time a client has to send a whole request body.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub body_timeout_seconds: u64,
+    /// Audit log destination: a file path (appended; reopened after logrotate moves it), or `-` for stdout.
+    #[arg(long, default_value = "-", value_name = "PATH|-")]
+    pub audit_log: String,
     /// After SIGTERM, keep serving this long with readiness false before closing listeners.
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     pub shutdown_delay_seconds: u64,
@@ -79,6 +93,9 @@ pub struct ReviewArgs {
     /// Manifests (multi-document YAML, JSON, or an AdmissionReview); `-` reads stdin.
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub file: String,
+    /// Also write an audit record per reviewed object to PATH (`-` for stdout).
+    #[arg(long, value_name = "PATH|-")]
+    pub audit_log: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -220,7 +220,7 @@ pub fn evaluate<'r>(
 
 impl<'r> Evaluation<'r> {
     /// Asks the access checker once per distinct stream of the request.
-    pub async fn check_access(&mut self, access: &AccessChecker) {
+    pub async fn check_access(&mut self, access: &AccessChecker, snap: &Snapshot) {
         let mut asked: Vec<(resolve::StreamName<'r>, AccessDecision)> = Vec::new();
         for i in 0..self.images.len() {
             let Resolution::Resolved { stream, .. } = self.images[i].resolution else {
@@ -229,7 +229,7 @@ impl<'r> Evaluation<'r> {
             let answer = match asked.iter().find(|(s, _)| *s == stream) {
                 Some((_, a)) => a.clone(),
                 None => {
-                    let a = access.check(self.service_account, stream).await;
+                    let a = access.check(snap, self.service_account, stream).await;
                     asked.push((stream, a.clone()));
                     a
                 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::manifest::{Manifest, parse_file};
+use crate::rbac::RbacIndex;
 use crate::snapshot::Snapshot;
 
 /// What identifies a file's version without reading it.
@@ -152,12 +153,32 @@ impl DirSource {
             .filter_map(|(p, f)| Some((p.as_path(), f.error.as_deref()?)))
     }
 
-    /// The snapshot of the streams in force.
+    /// The snapshot of the streams and RBAC objects in force.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot::build(self.objects().filter_map(|(_, m)| match m {
+        let objects = || self.objects().map(|(_, m)| m);
+        let rbac = RbacIndex::build(
+            objects().filter_map(|m| match m {
+                Manifest::Role(r) => Some(&**r),
+                _ => None,
+            }),
+            objects().filter_map(|m| match m {
+                Manifest::ClusterRole(r) => Some(&**r),
+                _ => None,
+            }),
+            objects().filter_map(|m| match m {
+                Manifest::RoleBinding(r) => Some(&**r),
+                _ => None,
+            }),
+            objects().filter_map(|m| match m {
+                Manifest::ClusterRoleBinding(r) => Some(&**r),
+                _ => None,
+            }),
+        );
+        Snapshot::build(objects().filter_map(|m| match m {
             Manifest::Stream(s) => Some(&**s),
             _ => None,
         }))
+        .with_rbac(rbac)
     }
 }
 

@@ -6,6 +6,7 @@ use tracing_subscriber::EnvFilter;
 
 use imagestream_webhook::access::AccessChecker;
 use imagestream_webhook::admission::Admission;
+use imagestream_webhook::audit::{AuditLog, Destination};
 use imagestream_webhook::cli::{Cli, Command, GlobalArgs};
 use imagestream_webhook::cmd;
 use imagestream_webhook::config::Config;
@@ -47,14 +48,46 @@ async fn dispatch(cli: Cli) -> ExitCode {
     let Cli { global, command } = cli;
     match command {
         Command::Serve(args) => done(cmd::serve::run(&global, args).await),
-        Command::Review(args) => match offline_admission(&global) {
+        Command::Review(args) => {
+            let audit = match args.audit_log.as_deref().map(start_audit).transpose() {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(cmd::review::EXIT_BAD_INPUT);
+                }
+            };
+            let (log, writer) = audit.unzip();
+            let code = match offline_admission(&global, log) {
+                Ok(admission) => {
+                    let ns = global.namespace.as_deref().unwrap_or("default");
+                    cmd::review::run(&admission, &args.file, ns).await
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(cmd::review::EXIT_BAD_INPUT)
+                }
+            };
+            // The admission (and its log sender) is gone: the writer drains and ends.
+            if let Some(w) = writer {
+                let _ = w.await;
+            }
+            code
+        }
+        Command::CheckAccess(args) => match offline_admission(&global, None) {
             Ok(admission) => {
-                let ns = global.namespace.as_deref().unwrap_or("default");
-                cmd::review::run(&admission, &args.file, ns).await
+                let snap = admission.store.load_full();
+                cmd::check_access::run(
+                    &admission.access,
+                    &snap,
+                    &args.stream,
+                    &args.service_account,
+                    global.namespace.as_deref(),
+                )
+                .await
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                ExitCode::from(cmd::review::EXIT_BAD_INPUT)
+                ExitCode::from(cmd::check_access::EXIT_BAD_INPUT)
             }
         },
         Command::Certs(args) => {
@@ -79,8 +112,12 @@ async fn dispatch(cli: Cli) -> ExitCode {
     }
 }
 
+fn start_audit(dest: &str) -> Result<(AuditLog, tokio::task::JoinHandle<()>), String> {
+    AuditLog::start(Destination::parse(dest), Default::default()).map_err(|e| e.to_string())
+}
+
 /// The admission handler over the streams directory, read once.
-fn offline_admission(global: &GlobalArgs) -> Result<Admission, String> {
+fn offline_admission(global: &GlobalArgs, audit: Option<AuditLog>) -> Result<Admission, String> {
     let config = Config::load(global.config.as_deref()).map_err(|e| e.to_string())?;
     let Some(dir) = &global.streams_dir else {
         return Err("no stream source: pass --streams-dir DIR (cluster mode is not available in this build yet)".into());
@@ -94,8 +131,9 @@ fn offline_admission(global: &GlobalArgs) -> Result<Admission, String> {
     store.publish(source.snapshot());
     Ok(Admission {
         store,
+        access: AccessChecker::directory(config.same_namespace_access),
         config: Arc::new(config),
-        access: AccessChecker::AllowAll,
+        audit,
     })
 }
 

@@ -19,6 +19,14 @@ pub struct EndpointLabels {
     pub endpoint: &'static str,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct AccessLabels {
+    /// `allowed` or `denied`.
+    pub result: &'static str,
+    /// `local`, `cache` or `api`.
+    pub source: &'static str,
+}
+
 /// Admission latency buckets, 100 µs to 10 s.
 const LATENCY_BUCKETS: [f64; 16] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -33,6 +41,8 @@ pub struct Metrics {
     pub streams: Gauge,
     pub tags: Gauge,
     pub reload_errors: Counter,
+    pub access_checks: Family<AccessLabels, Counter>,
+    pub audit_dropped: Counter,
 }
 
 impl Metrics {
@@ -70,7 +80,21 @@ impl Metrics {
             "Files in --streams-dir that failed to parse on a reload",
             reload_errors.clone(),
         );
+        let access_checks = Family::<AccessLabels, Counter>::default();
+        registry.register(
+            "access_checks",
+            "Service-account access decisions, by result and where they came from",
+            access_checks.clone(),
+        );
+        let audit_dropped = Counter::default();
+        registry.register(
+            "audit_records_dropped",
+            "Audit records dropped because the audit log writer fell behind",
+            audit_dropped.clone(),
+        );
         Metrics {
+            access_checks,
+            audit_dropped,
             registry,
             admission_requests,
             admission_latency,

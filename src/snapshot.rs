@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::imagestream::{CONDITION_IMPORT_SUCCESS, ImageStream, NamedTagEventList, TagEvent};
+use crate::rbac::RbacIndex;
 use crate::reference::{ImageRef, is_sha256_digest};
 
 /// Every stream, by namespace then name.
@@ -16,6 +17,8 @@ pub struct Snapshot {
     namespaces: HashMap<Box<str>, HashMap<Box<str>, StreamEntry>>,
     stream_count: usize,
     tag_count: usize,
+    /// Directory mode's RBAC objects; empty in cluster mode, where the API decides.
+    rbac: RbacIndex,
 }
 
 /// One stream, compiled for lookups.
@@ -57,6 +60,16 @@ impl Snapshot {
             snap.tag_count += names.values().map(|s| s.tags.len()).sum::<usize>();
         }
         snap
+    }
+
+    /// The same snapshot with the RBAC objects access checks read.
+    pub fn with_rbac(mut self, rbac: RbacIndex) -> Snapshot {
+        self.rbac = rbac;
+        self
+    }
+
+    pub fn rbac(&self) -> &RbacIndex {
+        &self.rbac
     }
 
     pub fn stream(&self, namespace: &str, name: &str) -> Option<&StreamEntry> {

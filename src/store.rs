@@ -25,6 +25,11 @@ impl Store {
         self.snapshot.load()
     }
 
+    /// The snapshot in force, as an owned handle that may be held across awaits.
+    pub fn load_full(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
     /// Replaces the snapshot and marks the store synced.
     pub fn publish(&self, snap: Snapshot) {
         self.snapshot.store(Arc::new(snap));

@@ -1,4 +1,5 @@
 //! One module per subcommand; each holds wiring, not decisions.
 
+pub mod check_access;
 pub mod review;
 pub mod serve;

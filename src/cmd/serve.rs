@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessChecker;
 use crate::admission::Admission;
+use crate::audit::{AuditLog, Destination};
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::config::Config;
 use crate::dirstore::{DirSource, Refresh};
@@ -28,6 +29,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
         dir_poll_ms,
         header_timeout_seconds,
         body_timeout_seconds,
+        audit_log,
         shutdown_delay_seconds,
     } = args;
     let config = Arc::new(Config::load(global.config.as_deref()).map_err(|e| e.to_string())?);
@@ -74,11 +76,21 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
     ));
     let tls_config = tls::server_config(certs);
 
+    let (audit, audit_writer) = AuditLog::start(
+        Destination::parse(&audit_log),
+        metrics.audit_dropped.clone(),
+    )
+    .map_err(|e| e.to_string())?;
+    let access = AccessChecker {
+        checks: Some(metrics.access_checks.clone()),
+        ..AccessChecker::directory(config.same_namespace_access)
+    };
     let hook = Arc::new(Webhook {
         admission: Admission {
             store: store.clone(),
             config,
-            access: AccessChecker::AllowAll,
+            access,
+            audit: Some(audit),
         },
         metrics: metrics.clone(),
         body_timeout: Duration::from_secs(body_timeout_seconds),
@@ -125,6 +137,8 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
     shutdown.cancel();
     admin_stop.cancel();
     let _ = admin.await;
+    // The router held the last audit sender: the writer flushes what is queued and ends.
+    let _ = tokio::time::timeout(Duration::from_secs(5), audit_writer).await;
     served.map_err(|e| format!("webhook listener failed: {e}"))?;
     tracing::info!("stopped");
     Ok(())

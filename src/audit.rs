@@ -1,0 +1,375 @@
+//! The policy audit log: one JSON line per admission decision.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use prometheus_client::metrics::counter::Counter;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::access::AccessDecision;
+use crate::decision::{Endpoint, Evaluation, ImageDecision};
+use crate::resolve::{Resolution, Selector};
+
+/// One admission decision, as written to the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRecord {
+    /// RFC 3339, UTC, milliseconds.
+    pub ts: String,
+    pub endpoint: String,
+    pub uid: String,
+    pub operation: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    /// The requesting user (who created or changed the object).
+    pub user: String,
+    /// `NS/SA`: the identity that runs the pod and pulls its images.
+    pub service_account: String,
+    pub dry_run: bool,
+    /// `allow`, `mutate`, `deny` or `trigger`.
+    pub decision: String,
+    pub images: Vec<AuditImage>,
+    /// The denial message, or what a trigger did.
+    pub reason: Option<String>,
+    pub latency_micros: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditImage {
+    pub container: String,
+    /// JSON pointer of the image field.
+    pub path: String,
+    pub requested: String,
+    /// The pinned reference, when the image resolved.
+    pub resolved: Option<String>,
+    /// `NS/NAME` of the stream the image names, if any.
+    pub stream: Option<String>,
+    pub tag: Option<String>,
+    /// `allowed`, `denied` or `not-a-stream`.
+    pub access: String,
+    /// Why this image was denied, when it was.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+/// Request facts the evaluation does not hold.
+pub struct RequestFacts<'a> {
+    pub endpoint: Endpoint,
+    pub uid: &'a str,
+    pub operation: &'a str,
+    pub kind: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub user: &'a str,
+    pub dry_run: bool,
+}
+
+impl AuditRecord {
+    /// The record of a decision; `eval` is `None` for requests left untouched unexamined.
+    pub fn new(
+        facts: &RequestFacts<'_>,
+        eval: Option<&Evaluation<'_>>,
+        decision: &str,
+        reason: Option<&str>,
+        latency: Duration,
+    ) -> AuditRecord {
+        let images = eval.map_or_else(Vec::new, |e| {
+            e.images
+                .iter()
+                .map(|img| image(e, img, facts.endpoint))
+                .collect()
+        });
+        AuditRecord {
+            ts: now_rfc3339(),
+            endpoint: facts.endpoint.as_str().to_owned(),
+            uid: facts.uid.to_owned(),
+            operation: facts.operation.to_owned(),
+            kind: facts.kind.to_owned(),
+            namespace: facts.namespace.to_owned(),
+            name: facts.name.to_owned(),
+            user: facts.user.to_owned(),
+            service_account: eval.map_or_else(String::new, |e| e.service_account.to_string()),
+            dry_run: facts.dry_run,
+            decision: decision.to_owned(),
+            images,
+            reason: reason.map(str::to_owned),
+            latency_micros: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+fn image(eval: &Evaluation<'_>, img: &ImageDecision<'_>, endpoint: Endpoint) -> AuditImage {
+    let (stream, selector, resolved) = match &img.resolution {
+        Resolution::NotAStream => (None, None, None),
+        Resolution::Resolved {
+            stream,
+            selector,
+            image,
+            ..
+        } => (
+            Some(stream.to_string()),
+            Some(*selector),
+            Some(image.to_string()),
+        ),
+        Resolution::Unresolvable {
+            stream, selector, ..
+        } => (Some(stream.to_string()), Some(*selector), None),
+    };
+    let error = img.denial(endpoint);
+    let access = match (&img.access, &error, &stream) {
+        (Some(AccessDecision::Denied(_)), _, _) | (_, Some(_), _) => "denied",
+        (_, None, Some(_)) => "allowed",
+        (_, None, None) => "not-a-stream",
+    };
+    AuditImage {
+        container: img.container.to_owned(),
+        path: img.path(eval.kind),
+        requested: img.requested.to_owned(),
+        resolved,
+        stream,
+        tag: selector.and_then(|s| match s {
+            Selector::Tag(t) => Some(t.to_owned()),
+            Selector::Digest(_) => None,
+        }),
+        access: access.to_owned(),
+        error,
+    }
+}
+
+fn now_rfc3339() -> String {
+    let ts = jiff::Timestamp::now();
+    format!("{ts:.3}")
+}
+
+/// Where audit lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    Stdout,
+    File(PathBuf),
+}
+
+impl Destination {
+    /// `-` is stdout; anything else a file path.
+    pub fn parse(s: &str) -> Destination {
+        if s == "-" {
+            Destination::Stdout
+        } else {
+            Destination::File(PathBuf::from(s))
+        }
+    }
+}
+
+/// Lines waiting to be written; past this, new records are counted as dropped
+/// rather than making admission wait on the disk.
+const QUEUE: usize = 65_536;
+
+/// The sending side, shared by every request.
+#[derive(Clone)]
+pub struct AuditLog {
+    tx: mpsc::Sender<Vec<u8>>,
+    dropped: Counter,
+}
+
+impl AuditLog {
+    /// Starts the writer task. A file is opened (append, created) now, so a bad
+    /// path fails at start-up with the flag named.
+    pub fn start(
+        dest: Destination,
+        dropped: Counter,
+    ) -> io::Result<(AuditLog, tokio::task::JoinHandle<()>)> {
+        let writer = Writer::open(dest)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let task = tokio::task::spawn_blocking(move || writer.run(rx));
+        Ok((AuditLog { tx, dropped }, task))
+    }
+
+    pub fn record(&self, rec: &AuditRecord) {
+        let Ok(mut line) = serde_json::to_vec(rec) else {
+            return;
+        };
+        line.push(b'\n');
+        if self.tx.try_send(line).is_err() {
+            let n = self.dropped.inc() + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(dropped = n, "audit log writer is behind; records dropped");
+            }
+        }
+    }
+
+    /// Records dropped because the writer could not keep up.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.get()
+    }
+}
+
+struct Writer {
+    dest: Destination,
+    out: Box<dyn Write + Send>,
+    /// Inode of the open file, to notice logrotate moving it away.
+    ino: Option<(u64, u64)>,
+    checked: Instant,
+}
+
+/// How often the file's path is compared with the open file.
+const REOPEN_CHECK: Duration = Duration::from_secs(1);
+
+impl Writer {
+    fn open(dest: Destination) -> io::Result<Writer> {
+        let (out, ino): (Box<dyn Write + Send>, _) = match &dest {
+            Destination::Stdout => (Box::new(io::stdout()), None),
+            Destination::File(path) => {
+                let f = open_append(path)?;
+                let meta = f.metadata()?;
+                (
+                    Box::new(io::BufWriter::new(f)),
+                    Some((meta.dev(), meta.ino())),
+                )
+            }
+        };
+        Ok(Writer {
+            dest,
+            out,
+            ino,
+            checked: Instant::now(),
+        })
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Vec<u8>>) {
+        while let Some(line) = rx.blocking_recv() {
+            self.reopen_if_moved();
+            self.write(&line);
+            // Batch whatever is already queued, then flush once.
+            while let Ok(line) = rx.try_recv() {
+                self.write(&line);
+            }
+            if let Err(e) = self.out.flush() {
+                tracing::error!(error = %e, "cannot write the audit log");
+            }
+        }
+        let _ = self.out.flush();
+    }
+
+    fn write(&mut self, line: &[u8]) {
+        if let Err(e) = self.out.write_all(line) {
+            tracing::error!(error = %e, "cannot write the audit log");
+        }
+    }
+
+    fn reopen_if_moved(&mut self) {
+        let Destination::File(path) = &self.dest else {
+            return;
+        };
+        if self.checked.elapsed() < REOPEN_CHECK {
+            return;
+        }
+        self.checked = Instant::now();
+        let current = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+        if current.is_some() && current == self.ino {
+            return;
+        }
+        match open_append(path) {
+            Ok(f) => {
+                let _ = self.out.flush();
+                self.ino = f.metadata().ok().map(|m| (m.dev(), m.ino()));
+                self.out = Box::new(io::BufWriter::new(f));
+                tracing::info!(path = %path.display(), "audit log reopened");
+            }
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot reopen the audit log")
+            }
+        }
+    }
+}
+
+fn open_append(path: &PathBuf) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot open audit log {} (--audit-log): {e}",
+                    path.display()
+                ),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_millis_utc() {
+        let ts = now_rfc3339();
+        assert_eq!(ts.len(), "2026-11-26T17:00:00.123Z".len(), "{ts}");
+        assert!(ts.ends_with('Z'));
+    }
+
+    #[tokio::test]
+    async fn file_is_appended_and_reopened_after_rotation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.log");
+        std::fs::write(&path, "earlier\n").expect("seed");
+        let (log, task) =
+            AuditLog::start(Destination::File(path.clone()), Counter::default()).expect("start");
+        let rec = |uid: &str| AuditRecord {
+            ts: now_rfc3339(),
+            endpoint: "mutate".into(),
+            uid: uid.into(),
+            operation: "CREATE".into(),
+            kind: "Pod".into(),
+            namespace: "n".into(),
+            name: "p".into(),
+            user: "alice".into(),
+            service_account: "n/default".into(),
+            dry_run: false,
+            decision: "allow".into(),
+            images: vec![],
+            reason: None,
+            latency_micros: 1,
+        };
+        log.record(&rec("one"));
+        wait_for(&path, "\"one\"").await;
+        std::fs::rename(&path, dir.path().join("audit.log.1")).expect("rotate");
+        // The writer notices the move within REOPEN_CHECK.
+        tokio::time::sleep(REOPEN_CHECK + Duration::from_millis(100)).await;
+        log.record(&rec("two"));
+        wait_for(&path, "\"two\"").await;
+        let old = std::fs::read_to_string(dir.path().join("audit.log.1")).expect("old");
+        assert!(
+            old.starts_with("earlier\n") && old.contains("\"one\"") && !old.contains("\"two\"")
+        );
+        drop(log);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("writer ends")
+            .expect("writer task");
+    }
+
+    async fn wait_for(path: &PathBuf, needle: &str) {
+        for _ in 0..200 {
+            if std::fs::read_to_string(path).is_ok_and(|s| s.contains(needle)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{needle} never written to {}", path.display());
+    }
+
+    #[test]
+    fn bad_path_names_the_flag() {
+        let err = Writer::open(Destination::File("/nonexistent/dir/audit.log".into()))
+            .err()
+            .expect("fails");
+        assert!(err.to_string().contains("--audit-log"), "{err}");
+    }
+}
