@@ -26,6 +26,12 @@ pub struct GlobalArgs {
     /// Namespace of the object named on the command line (and of manifests without one).
     #[arg(short = 'n', long, global = true, value_name = "NS")]
     pub namespace: Option<String>,
+    /// Cluster mode: the kubeconfig file (default: in-cluster config, then KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Cluster mode: the kubeconfig context to use.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
     /// Configuration file (YAML); see the README for its keys.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,

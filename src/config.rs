@@ -13,6 +13,26 @@ pub struct Config {
     pub stream_registry_hosts: Vec<String>,
     pub same_namespace_access: SameNamespaceAccess,
     pub import: ImportConfig,
+    pub access_check: AccessCheckConfig,
+}
+
+/// Cluster mode's SubjectAccessReview cache (the API server's webhook-authorizer defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct AccessCheckConfig {
+    pub allowed_ttl_seconds: u64,
+    pub denied_ttl_seconds: u64,
+    pub timeout_seconds: u64,
+}
+
+impl Default for AccessCheckConfig {
+    fn default() -> Self {
+        AccessCheckConfig {
+            allowed_ttl_seconds: 300,
+            denied_ttl_seconds: 30,
+            timeout_seconds: 3,
+        }
+    }
 }
 
 impl Default for Config {
@@ -21,6 +41,7 @@ impl Default for Config {
             stream_registry_hosts: vec![DEFAULT_STREAM_HOST.to_owned()],
             same_namespace_access: SameNamespaceAccess::Allow,
             import: ImportConfig::default(),
+            access_check: AccessCheckConfig::default(),
         }
     }
 }
@@ -109,6 +130,11 @@ impl Config {
         }
         if self.import.history_limit == 0 {
             return Err("import.historyLimit must be at least 1".into());
+        }
+        if self.access_check.timeout_seconds == 0 || self.access_check.timeout_seconds > 4 {
+            return Err(
+                "accessCheck.timeoutSeconds must be 1 to 4 (the webhook itself has 5)".into(),
+            );
         }
         if self.import.max_scheduled_imports_per_minute == 0 {
             return Err("import.maxScheduledImportsPerMinute must be at least 1".into());

@@ -175,7 +175,7 @@ impl DirSource {
             }),
         );
         Snapshot::build(objects().filter_map(|m| match m {
-            Manifest::Stream(s) => Some(&**s),
+            Manifest::Stream(s) => Some(s.clone()),
             _ => None,
         }))
         .with_rbac(rbac)

@@ -4,15 +4,18 @@ use std::sync::Arc;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
-use imagestream_webhook::access::AccessChecker;
+use imagestream_webhook::access::{AccessChecker, Authority};
 use imagestream_webhook::admission::Admission;
 use imagestream_webhook::audit::{AuditLog, Destination};
 use imagestream_webhook::cli::{Cli, Command, GlobalArgs};
 use imagestream_webhook::cmd;
+use imagestream_webhook::cmd::serve::sar_config;
 use imagestream_webhook::config::Config;
 use imagestream_webhook::dirstore::DirSource;
+use imagestream_webhook::sar::SarChecker;
+use imagestream_webhook::snapshot::Snapshot;
 use imagestream_webhook::store::Store;
-use imagestream_webhook::{certs, imagestream, tls};
+use imagestream_webhook::{certs, cluster, imagestream, tls};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -57,7 +60,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 }
             };
             let (log, writer) = audit.unzip();
-            let code = match offline_admission(&global, log) {
+            let code = match offline_admission(&global, log).await {
                 Ok(admission) => {
                     let ns = global.namespace.as_deref().unwrap_or("default");
                     cmd::review::run(&admission, &args.file, ns).await
@@ -73,7 +76,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             }
             code
         }
-        Command::CheckAccess(args) => match offline_admission(&global, None) {
+        Command::CheckAccess(args) => match offline_admission(&global, None).await {
             Ok(admission) => {
                 let snap = admission.store.load_full();
                 cmd::check_access::run(
@@ -116,22 +119,41 @@ fn start_audit(dest: &str) -> Result<(AuditLog, tokio::task::JoinHandle<()>), St
     AuditLog::start(Destination::parse(dest), Default::default()).map_err(|e| e.to_string())
 }
 
-/// The admission handler over the streams directory, read once.
-fn offline_admission(global: &GlobalArgs, audit: Option<AuditLog>) -> Result<Admission, String> {
+/// The admission handler over the streams of the directory or the cluster, read once.
+async fn offline_admission(
+    global: &GlobalArgs,
+    audit: Option<AuditLog>,
+) -> Result<Admission, String> {
     let config = Config::load(global.config.as_deref()).map_err(|e| e.to_string())?;
-    let Some(dir) = &global.streams_dir else {
-        return Err("no stream source: pass --streams-dir DIR (cluster mode is not available in this build yet)".into());
-    };
-    let mut source = DirSource::new(dir);
-    let refresh = source.refresh().map_err(|e| e.to_string())?;
-    if let Some((path, reason)) = refresh.errors.first() {
-        return Err(format!("cannot parse {}: {reason}", path.display()));
-    }
     let store = Store::new();
-    store.publish(source.snapshot());
+    let access = match &global.streams_dir {
+        Some(dir) => {
+            let mut source = DirSource::new(dir);
+            let refresh = source.refresh().map_err(|e| e.to_string())?;
+            if let Some((path, reason)) = refresh.errors.first() {
+                return Err(format!("cannot parse {}: {reason}", path.display()));
+            }
+            store.publish(source.snapshot());
+            AccessChecker::directory(config.same_namespace_access)
+        }
+        None => {
+            let client = cluster::client(global.kubeconfig.as_deref(), global.context.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            let streams = cluster::list_streams(&client, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            store.publish(Snapshot::build(streams));
+            AccessChecker {
+                authority: Authority::Api(SarChecker::new(client, sar_config(&config))),
+                same_namespace: config.same_namespace_access,
+                checks: None,
+            }
+        }
+    };
     Ok(Admission {
         store,
-        access: AccessChecker::directory(config.same_namespace_access),
+        access,
         config: Arc::new(config),
         audit,
     })

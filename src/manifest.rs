@@ -1,6 +1,8 @@
 //! Kubernetes objects read from YAML or JSON files: multi-document YAML, a
 //! single JSON object, or a `List` of objects as `kubectl get -o yaml` prints.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde_json::Value;
@@ -10,7 +12,7 @@ use crate::imagestream::ImageStream;
 /// The objects directory mode reads; other kinds are kept by name only.
 #[derive(Debug, Clone)]
 pub enum Manifest {
-    Stream(Box<ImageStream>),
+    Stream(Arc<ImageStream>),
     Role(Box<Role>),
     ClusterRole(Box<ClusterRole>),
     RoleBinding(Box<RoleBinding>),
@@ -78,7 +80,7 @@ pub fn typed(doc: Value) -> Result<Manifest, String> {
     let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
     let m = match (group, kind.as_str()) {
         ("image.openshift.io", "ImageStream") => {
-            Manifest::Stream(Box::new(from_value(with_spec(doc), &kind)?))
+            Manifest::Stream(Arc::new(from_value(with_spec(doc), &kind)?))
         }
         ("rbac.authorization.k8s.io", "Role") => Manifest::Role(Box::new(from_value(doc, &kind)?)),
         ("rbac.authorization.k8s.io", "ClusterRole") => {
@@ -170,7 +172,7 @@ fn typed_yaml(head: &Head, text: &str) -> Result<Manifest, String> {
         ("image.openshift.io", "ImageStream") => {
             let mut is: ImageStreamWithoutSpec = serde_saphyr::from_str(text).map_err(err)?;
             is.spec.get_or_insert_with(Default::default);
-            Manifest::Stream(Box::new(is.into_stream()))
+            Manifest::Stream(Arc::new(is.into_stream()))
         }
         ("rbac.authorization.k8s.io", "Role") => {
             Manifest::Role(serde_saphyr::from_str(text).map_err(err)?)

@@ -43,6 +43,7 @@ pub struct Metrics {
     pub reload_errors: Counter,
     pub access_checks: Family<AccessLabels, Counter>,
     pub audit_dropped: Counter,
+    pub watch_errors: Counter,
 }
 
 impl Metrics {
@@ -92,7 +93,14 @@ impl Metrics {
             "Audit records dropped because the audit log writer fell behind",
             audit_dropped.clone(),
         );
+        let watch_errors = Counter::default();
+        registry.register(
+            "watch_errors",
+            "Errors of the ImageStream watch (cluster mode); each is followed by a re-list with backoff",
+            watch_errors.clone(),
+        );
         Metrics {
+            watch_errors,
             access_checks,
             audit_dropped,
             registry,

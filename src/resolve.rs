@@ -238,7 +238,7 @@ status:
     - {created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.io/x/hidden@sha256:2222222222222222222222222222222222222222222222222222222222222222", image: "sha256:2222222222222222222222222222222222222222222222222222222222222222", generation: 1}
 "#,
         );
-        Snapshot::build([&marsview(), &hidden])
+        Snapshot::build([Arc::new(marsview()), Arc::new(hidden)])
     }
 
     fn run<'i>(

@@ -14,7 +14,7 @@ use crate::reference::{ImageRef, is_sha256_digest};
 /// Every stream, by namespace then name.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    namespaces: HashMap<Box<str>, HashMap<Box<str>, StreamEntry>>,
+    namespaces: HashMap<Box<str>, HashMap<Box<str>, Arc<StreamEntry>>>,
     stream_count: usize,
     tag_count: usize,
     /// Directory mode's RBAC objects; empty in cluster mode, where the API decides.
@@ -27,6 +27,8 @@ pub struct StreamEntry {
     pub namespace: Arc<str>,
     pub name: Arc<str>,
     pub lookup_local: bool,
+    /// The stream as stored, for the importer and `describe`.
+    pub object: Arc<ImageStream>,
     tags: HashMap<Box<str>, TagEntry>,
     /// Digest → pinned reference, over the history of every tag.
     images: HashMap<Box<str>, Arc<str>>,
@@ -45,10 +47,19 @@ pub struct TagEntry {
 
 impl Snapshot {
     /// Indexes the streams; a later duplicate of the same namespace/name replaces the earlier.
-    pub fn build<'s>(streams: impl IntoIterator<Item = &'s ImageStream>) -> Snapshot {
+    pub fn build(streams: impl IntoIterator<Item = Arc<ImageStream>>) -> Snapshot {
+        Snapshot::from_entries(
+            streams
+                .into_iter()
+                .map(|is| Arc::new(StreamEntry::compile(is))),
+        )
+    }
+
+    /// A snapshot of streams compiled earlier: a watch that changes one stream
+    /// recompiles that one and shares the rest.
+    pub fn from_entries(entries: impl IntoIterator<Item = Arc<StreamEntry>>) -> Snapshot {
         let mut snap = Snapshot::default();
-        for is in streams {
-            let entry = StreamEntry::compile(is);
+        for entry in entries {
             let names = snap
                 .namespaces
                 .entry(Box::from(&*entry.namespace))
@@ -73,7 +84,12 @@ impl Snapshot {
     }
 
     pub fn stream(&self, namespace: &str, name: &str) -> Option<&StreamEntry> {
-        self.namespaces.get(namespace)?.get(name)
+        self.namespaces.get(namespace)?.get(name).map(|e| &**e)
+    }
+
+    /// Every stream, in no particular order.
+    pub fn streams(&self) -> impl Iterator<Item = &Arc<StreamEntry>> {
+        self.namespaces.values().flat_map(|names| names.values())
     }
 
     pub fn stream_count(&self) -> usize {
@@ -86,7 +102,7 @@ impl Snapshot {
 }
 
 impl StreamEntry {
-    fn compile(is: &ImageStream) -> StreamEntry {
+    pub fn compile(is: Arc<ImageStream>) -> StreamEntry {
         let namespace: Arc<str> = Arc::from(is.metadata.namespace.as_deref().unwrap_or("default"));
         let name: Arc<str> = Arc::from(is.metadata.name.as_deref().unwrap_or_default());
         let mut tags: HashMap<Box<str>, TagEntry> = HashMap::new();
@@ -104,6 +120,7 @@ impl StreamEntry {
             namespace,
             name,
             lookup_local: is.lookup_local(),
+            object: is,
             tags,
             images,
         }
@@ -229,7 +246,7 @@ status:
     #[test]
     fn indexes_tags_and_history() {
         let is = marsview();
-        let snap = Snapshot::build([&is]);
+        let snap = Snapshot::build([Arc::new(is)]);
         assert_eq!((snap.stream_count(), snap.tag_count()), (1, 3));
         let s = snap.stream("toms-project", "marsview").expect("stream");
         assert!(s.lookup_local);
@@ -263,7 +280,7 @@ status:
     - {created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.io/a/b:1", image: "", generation: 1}
 "#,
         );
-        let snap = Snapshot::build([&is]);
+        let snap = Snapshot::build([Arc::new(is)]);
         let t = snap.stream("n", "s").and_then(|s| s.tag("t")).expect("tag");
         assert!(t.current.is_none());
         assert!(

@@ -7,17 +7,18 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::access::AccessChecker;
+use crate::access::{AccessChecker, Authority};
 use crate::admission::Admission;
 use crate::audit::{AuditLog, Destination};
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::config::Config;
 use crate::dirstore::{DirSource, Refresh};
 use crate::metrics::Metrics;
+use crate::sar::{SarChecker, SarConfig};
 use crate::snapshot::Snapshot;
 use crate::store::Store;
 use crate::webhook::Webhook;
-use crate::{admin, server, tls, webhook};
+use crate::{admin, cluster, server, tls, webhook};
 
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
     let ServeArgs {
@@ -33,41 +34,26 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
         shutdown_delay_seconds,
     } = args;
     let config = Arc::new(Config::load(global.config.as_deref()).map_err(|e| e.to_string())?);
-    let Some(dir) = global.streams_dir.clone() else {
-        return Err("no stream source: pass --streams-dir DIR (directory mode); cluster mode is not available in this build yet".into());
-    };
     let metrics = Arc::new(Metrics::new());
     let store = Store::new();
     let shutdown = CancellationToken::new();
 
-    let mut source = DirSource::new(dir);
-    let first = source.refresh().map_err(|e| e.to_string())?;
-    report(&metrics, &first);
-    let snap = source.snapshot();
-    publish(&store, &metrics, snap);
-    tracing::info!(dir = %source.dir().display(), streams = store.load().stream_count(), "streams loaded");
-    let watch_store = store.clone();
-    let watch_metrics = metrics.clone();
-    tokio::spawn(crate::dirstore::watch(
-        source,
-        Duration::from_millis(dir_poll_ms.max(50)),
-        move |_src, result, snap| {
-            match result {
-                Ok(r) => report(&watch_metrics, r),
-                Err(e) => {
-                    tracing::error!(error = %e, "streams directory unreadable; keeping the last snapshot")
-                }
-            }
-            if let Some(snap) = snap {
-                publish(&watch_store, &watch_metrics, snap);
-                tracing::info!(
-                    streams = watch_store.load().stream_count(),
-                    "streams reloaded"
-                );
-            }
-        },
-        shutdown.clone().cancelled_owned(),
-    ));
+    let authority = match global.streams_dir.clone() {
+        Some(dir) => {
+            start_directory(dir, dir_poll_ms, &store, &metrics, &shutdown)?;
+            Authority::Directory
+        }
+        None => {
+            let client = cluster::client(global.kubeconfig.as_deref(), global.context.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            cluster::check_crd(&client)
+                .await
+                .map_err(|e| e.to_string())?;
+            start_cluster_watch(client.clone(), &store, &metrics, &shutdown);
+            Authority::Api(SarChecker::new(client, sar_config(&config)))
+        }
+    };
 
     let certs = tls::CertReloader::load(&tls_cert, &tls_key).map_err(|e| e.to_string())?;
     tokio::spawn(certs.clone().watch(
@@ -82,8 +68,9 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     let access = AccessChecker {
+        authority,
+        same_namespace: config.same_namespace_access,
         checks: Some(metrics.access_checks.clone()),
-        ..AccessChecker::directory(config.same_namespace_access)
     };
     let hook = Arc::new(Webhook {
         admission: Admission {
@@ -142,6 +129,86 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
     served.map_err(|e| format!("webhook listener failed: {e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Loads the streams directory (an unreadable directory stops start-up) and
+/// watches it for changes.
+fn start_directory(
+    dir: std::path::PathBuf,
+    poll_ms: u64,
+    store: &Arc<Store>,
+    metrics: &Arc<Metrics>,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    let mut source = DirSource::new(dir);
+    let first = source.refresh().map_err(|e| e.to_string())?;
+    report(metrics, &first);
+    publish(store, metrics, source.snapshot());
+    tracing::info!(dir = %source.dir().display(), streams = store.load().stream_count(), "streams loaded");
+    let watch_store = store.clone();
+    let watch_metrics = metrics.clone();
+    tokio::spawn(crate::dirstore::watch(
+        source,
+        Duration::from_millis(poll_ms.max(50)),
+        move |_src, result, snap| {
+            match result {
+                Ok(r) => report(&watch_metrics, r),
+                Err(e) => {
+                    tracing::error!(error = %e, "streams directory unreadable; keeping the last snapshot")
+                }
+            }
+            if let Some(snap) = snap {
+                publish(&watch_store, &watch_metrics, snap);
+                tracing::info!(
+                    streams = watch_store.load().stream_count(),
+                    "streams reloaded"
+                );
+            }
+        },
+        shutdown.clone().cancelled_owned(),
+    ));
+    Ok(())
+}
+
+/// Watches ImageStreams in every namespace; readiness follows the first full list.
+fn start_cluster_watch(
+    client: kube::Client,
+    store: &Arc<Store>,
+    metrics: &Arc<Metrics>,
+    shutdown: &CancellationToken,
+) {
+    let watch_store = store.clone();
+    let watch_metrics = metrics.clone();
+    let error_metrics = metrics.clone();
+    let mut was_synced = false;
+    tokio::spawn(cluster::watch_streams(
+        client,
+        move |snap| {
+            publish(&watch_store, &watch_metrics, snap);
+            if !was_synced {
+                was_synced = true;
+                tracing::info!(
+                    streams = watch_store.load().stream_count(),
+                    "streams listed from the API"
+                );
+            }
+        },
+        move |e| {
+            error_metrics.watch_errors.inc();
+            tracing::warn!(error = %e, "ImageStream watch failed; re-listing with backoff, the last snapshot stays in service");
+        },
+        shutdown.clone().cancelled_owned(),
+    ));
+}
+
+/// The SubjectAccessReview cache settings from the config file.
+pub fn sar_config(config: &Config) -> SarConfig {
+    SarConfig {
+        allowed_ttl: Duration::from_secs(config.access_check.allowed_ttl_seconds),
+        denied_ttl: Duration::from_secs(config.access_check.denied_ttl_seconds),
+        timeout: Duration::from_secs(config.access_check.timeout_seconds),
+        ..SarConfig::default()
+    }
 }
 
 fn report(metrics: &Metrics, refresh: &Refresh) {

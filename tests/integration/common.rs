@@ -59,20 +59,31 @@ pub struct Server {
 impl Server {
     /// Starts `serve` on the streams in `dir` with fresh certificates.
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        let mut args = vec!["--streams-dir".to_owned(), dir.display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Server::start_with(&args)
+    }
+
+    /// Starts `serve` in cluster mode against the API server of `kubeconfig`.
+    pub fn start_cluster(kubeconfig: &Path, extra: &[&str]) -> Server {
+        let mut args = vec!["--kubeconfig".to_owned(), kubeconfig.display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Server::start_with(&args)
+    }
+
+    fn start_with(args: &[String]) -> Server {
         let certs_dir = tempfile::tempdir().expect("tempdir");
         let generated = certs::generate_dev().expect("certs");
         certs::write(certs_dir.path(), &generated).expect("write certs");
         let mut child = Command::new(BIN)
             .arg("serve")
-            .arg("--streams-dir")
-            .arg(dir)
+            .args(args)
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
             .arg("--tls-cert")
             .arg(certs_dir.path().join("tls.crt"))
             .arg("--tls-key")
             .arg(certs_dir.path().join("tls.key"))
             .args(["--dir-poll-ms", "100", "--tls-poll-ms", "100"])
-            .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -89,11 +100,16 @@ impl Server {
             }
         });
         let (mut https, mut http) = (None, None);
+        let mut seen = Vec::new();
         while https.is_none() || http.is_none() {
             let line = rx.recv_timeout(BOUND).unwrap_or_else(|_| {
                 let _ = child.kill();
-                panic!("server did not start listening in time")
+                panic!(
+                    "server did not start listening in time; it said:\n{}",
+                    seen.join("\n")
+                )
             });
+            seen.push(line.clone());
             let addr = || {
                 line.split("addr=")
                     .nth(1)

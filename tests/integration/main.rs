@@ -1,7 +1,9 @@
 //! Integration tests: one binary, so the crate links once.
 
 mod access;
+mod cluster;
 mod common;
+mod fakeapi;
 mod review;
 mod sar;
 mod serving;

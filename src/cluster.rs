@@ -1,0 +1,219 @@
+//! Cluster mode: the Kubernetes client, the ImageStream watch that feeds the
+//! snapshot, and status writes.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{FutureExt as _, StreamExt as _};
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::WatchStreamExt as _;
+use kube::runtime::watcher::{self, Event};
+
+use crate::imagestream::{ImageStream, ImageStreamStatus};
+use crate::snapshot::{Snapshot, StreamEntry};
+
+/// The field manager of every write this program makes.
+pub const FIELD_MANAGER: &str = "imagestream-webhook";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(
+        "no cluster to talk to: pass --streams-dir DIR for directory mode, or give a cluster (run in a pod for the in-cluster config, or set KUBECONFIG or --kubeconfig FILE, with --context NAME): {0}"
+    )]
+    NoConfig(String),
+    #[error(
+        "the ImageStream CRD (imagestreams.image.openshift.io) is not installed in this cluster: kubectl apply -f manifests/crd.yaml"
+    )]
+    NoCrd,
+    #[error("cannot list ImageStreams: {0}")]
+    List(kube::Error),
+}
+
+/// A client from `--kubeconfig`/`--context`, else kube's standard inference
+/// (in-cluster config, then `KUBECONFIG`, then `~/.kube/config`).
+pub async fn client(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+) -> Result<kube::Client, ClusterError> {
+    let options = KubeConfigOptions {
+        context: context.map(str::to_owned),
+        ..KubeConfigOptions::default()
+    };
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path).map_err(|e| {
+                ClusterError::NoConfig(format!("cannot read --kubeconfig {}: {e}", path.display()))
+            })?;
+            kube::Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .map_err(|e| ClusterError::NoConfig(e.to_string()))?
+        }
+        None if context.is_some() => kube::Config::from_kubeconfig(&options)
+            .await
+            .map_err(|e| ClusterError::NoConfig(e.to_string()))?,
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| ClusterError::NoConfig(e.to_string()))?,
+    };
+    kube::Client::try_from(config).map_err(|e| ClusterError::NoConfig(e.to_string()))
+}
+
+/// Fails with the fix when the CRD is missing; a cheap one-item list.
+pub async fn check_crd(client: &kube::Client) -> Result<(), ClusterError> {
+    let api: Api<ImageStream> = Api::all(client.clone());
+    match api.list_metadata(&ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(ClusterError::NoCrd),
+        Err(e) => Err(ClusterError::List(e)),
+    }
+}
+
+/// Every stream (of one namespace, or all), listed once: for the CLI commands.
+pub async fn list_streams(
+    client: &kube::Client,
+    namespace: Option<&str>,
+) -> Result<Vec<Arc<ImageStream>>, ClusterError> {
+    let api: Api<ImageStream> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    match api.list(&ListParams::default()).await {
+        Ok(list) => Ok(list.items.into_iter().map(Arc::new).collect()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(ClusterError::NoCrd),
+        Err(e) => Err(ClusterError::List(e)),
+    }
+}
+
+type Key = (String, String);
+
+fn key(is: &ImageStream) -> Key {
+    (
+        is.metadata.namespace.clone().unwrap_or_default(),
+        is.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+/// The streams the watch has seen, compiled, and a re-list in progress.
+#[derive(Default)]
+pub struct StreamIndex {
+    live: HashMap<Key, Arc<StreamEntry>>,
+    /// Filled during a (re-)list and swapped in whole at its end, so streams
+    /// deleted while the watch was broken disappear and a half-done list is never served.
+    relisting: Option<HashMap<Key, Arc<StreamEntry>>>,
+    synced: bool,
+}
+
+impl StreamIndex {
+    /// Folds one watch event in; true when the live set changed.
+    pub fn apply(&mut self, event: Event<ImageStream>) -> bool {
+        match event {
+            Event::Init => {
+                self.relisting = Some(HashMap::new());
+                false
+            }
+            Event::InitApply(is) => {
+                let entry = Arc::new(StreamEntry::compile(Arc::new(is)));
+                let k = (entry.namespace.to_string(), entry.name.to_string());
+                self.relisting
+                    .get_or_insert_with(HashMap::new)
+                    .insert(k, entry);
+                false
+            }
+            Event::InitDone => {
+                self.live = self.relisting.take().unwrap_or_default();
+                self.synced = true;
+                true
+            }
+            Event::Apply(is) => {
+                let k = key(&is);
+                self.live
+                    .insert(k, Arc::new(StreamEntry::compile(Arc::new(is))));
+                true
+            }
+            Event::Delete(is) => self.live.remove(&key(&is)).is_some(),
+        }
+    }
+
+    /// The first full list has been seen.
+    pub fn synced(&self) -> bool {
+        self.synced
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::from_entries(self.live.values().cloned())
+    }
+}
+
+/// Watches every namespace's ImageStreams until `shutdown`, publishing a
+/// snapshot after each batch of events. The watch re-lists with backoff when it
+/// breaks (errors, `410 Gone`); the last snapshot stays in service meanwhile.
+pub async fn watch_streams(
+    client: kube::Client,
+    mut publish: impl FnMut(Snapshot),
+    mut on_error: impl FnMut(&watcher::Error),
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let api: Api<ImageStream> = Api::all(client);
+    let config = watcher::Config::default().any_semantic();
+    let mut events = watcher::watcher(api, config).default_backoff().boxed();
+    let mut index = StreamIndex::default();
+    tokio::pin!(shutdown);
+    loop {
+        let next = tokio::select! {
+            _ = &mut shutdown => return,
+            next = events.next() => next,
+        };
+        let Some(first) = next else {
+            return;
+        };
+        let mut changed = false;
+        let mut handle = |item: Result<Event<ImageStream>, watcher::Error>,
+                          index: &mut StreamIndex| match item {
+            Ok(ev) => changed |= index.apply(ev),
+            Err(e) => on_error(&e),
+        };
+        handle(first, &mut index);
+        // Whatever else is already buffered joins this batch: one snapshot for a burst.
+        while let Some(Some(item)) = events.next().now_or_never() {
+            handle(item, &mut index);
+        }
+        if changed && index.synced() {
+            publish(index.snapshot());
+        }
+    }
+}
+
+/// How many times a conflicting status write is retried.
+const STATUS_RETRIES: usize = 5;
+
+/// Writes a stream's status through the `status` subresource with server-side
+/// apply under field manager `imagestream-webhook`; the spec is never written.
+pub async fn apply_status(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    status: &ImageStreamStatus,
+) -> Result<ImageStream, kube::Error> {
+    let api: Api<ImageStream> = Api::namespaced(client.clone(), namespace);
+    let body = serde_json::json!({
+        "apiVersion": crate::imagestream::API_VERSION,
+        "kind": crate::imagestream::KIND,
+        "metadata": {"name": name, "namespace": namespace},
+        "status": status,
+    });
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let mut attempt = 0;
+    loop {
+        match api.patch_status(name, &params, &Patch::Apply(&body)).await {
+            Err(kube::Error::Api(s)) if s.code == 409 && attempt + 1 < STATUS_RETRIES => {
+                attempt += 1;
+                tracing::debug!(%namespace, %name, attempt, "status write conflicted; retrying");
+                tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;
+            }
+            other => return other,
+        }
+    }
+}
