@@ -35,6 +35,9 @@ pub struct GlobalArgs {
     /// Configuration file (YAML); see the README for its keys.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Extra CA certificates (PEM) trusted for registries (serve, import-image, tag).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub registry_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +52,67 @@ pub enum Command {
     Crd,
     /// May a service account use a stream? Prints the answer and why; exit 1 when denied.
     CheckAccess(CheckAccessArgs),
+    /// Create or update a tag from a registry image and import it now (as `oc import-image`).
+    ImportImage(ImportImageArgs),
+    /// Point a tag at a registry image, another tag, or a history item (as `oc tag`).
+    Tag(TagArgs),
+    /// Show a stream's tags and their history (as `oc describe is`).
+    Describe(DescribeArgs),
+}
+
+/// Whether pods get the source reference or the (OpenShift) local registry's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReferencePolicy {
+    Source,
+    Local,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportImageArgs {
+    /// `NAME[:TAG]` (the tag defaults to `latest`).
+    pub name: String,
+    /// The registry image to import; without it the existing tag is re-imported.
+    #[arg(long, value_name = "IMAGE")]
+    pub from: Option<String>,
+    /// Create the stream if it does not exist.
+    #[arg(long)]
+    pub confirm: bool,
+    /// Re-import the tag on a schedule.
+    #[arg(long)]
+    pub scheduled: bool,
+    /// Allow plain HTTP and unverified TLS for this tag's registry.
+    #[arg(long)]
+    pub insecure: bool,
+    #[arg(long, value_enum, value_name = "source|local")]
+    pub reference_policy: Option<ReferencePolicy>,
+}
+
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// A registry image, `STREAM:TAG`, or `STREAM@sha256:…`; with -d, the `NAME:TAG` to delete.
+    pub source: String,
+    /// `STREAM:TAG` to set.
+    pub dest: Option<String>,
+    /// Delete the tag named by SOURCE.
+    #[arg(short = 'd', long = "delete")]
+    pub delete: bool,
+    /// Follow STREAM:TAG as it moves, instead of pinning its current image.
+    #[arg(long)]
+    pub alias: bool,
+    /// Re-import a registry source on a schedule.
+    #[arg(long)]
+    pub scheduled: bool,
+    /// Allow plain HTTP and unverified TLS for a registry source.
+    #[arg(long)]
+    pub insecure: bool,
+    #[arg(long, value_enum, value_name = "source|local")]
+    pub reference_policy: Option<ReferencePolicy>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// The stream's name.
+    pub name: String,
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +153,9 @@ pub struct ServeArgs {
     /// Audit log destination: a file path (appended; reopened after logrotate moves it), or `-` for stdout.
     #[arg(long, default_value = "-", value_name = "PATH|-")]
     pub audit_log: String,
+    /// Do not run the importer in this process.
+    #[arg(long)]
+    pub no_import: bool,
     /// After SIGTERM, keep serving this long with readiness false before closing listeners.
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     pub shutdown_delay_seconds: u64,

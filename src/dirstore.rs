@@ -4,15 +4,18 @@
 //! Files are polled, not watched with inotify: ConfigMap and Secret volumes
 //! swap a `..data` symlink, which inotify on the files themselves misses.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::manifest::{Manifest, parse_file};
+use k8s_openapi::api::core::v1::Secret;
+
+use crate::pullsecret::Keyring;
 use crate::rbac::RbacIndex;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, StreamEntry};
 
 /// What identifies a file's version without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,11 +177,40 @@ impl DirSource {
                 _ => None,
             }),
         );
-        Snapshot::build(objects().filter_map(|m| match m {
-            Manifest::Stream(s) => Some(s.clone()),
-            _ => None,
-        }))
-        .with_rbac(rbac)
+        let mut secrets: HashMap<String, Vec<&Secret>> = HashMap::new();
+        for m in objects() {
+            if let Manifest::Secret(s) = m {
+                let ns = s
+                    .metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".to_owned());
+                secrets.entry(ns).or_default().push(s);
+            }
+        }
+        let keyrings = secrets
+            .into_iter()
+            .map(|(ns, list)| {
+                let (keyring, warnings) = Keyring::from_secrets(list);
+                for w in warnings {
+                    tracing::warn!(namespace = %ns, warning = %w, "pull secret skipped");
+                }
+                (ns, Arc::new(keyring))
+            })
+            .collect();
+        let entries = self.files.iter().flat_map(|(path, f)| {
+            let origin: Arc<Path> = Arc::from(path.as_path());
+            f.objects.iter().filter_map(move |m| match m {
+                Manifest::Stream(s) => Some(Arc::new(StreamEntry::compile_from(
+                    s.clone(),
+                    Some(origin.clone()),
+                ))),
+                _ => None,
+            })
+        });
+        Snapshot::from_entries(entries)
+            .with_rbac(rbac)
+            .with_keyrings(keyrings)
     }
 }
 

@@ -93,6 +93,9 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 ExitCode::from(cmd::check_access::EXIT_BAD_INPUT)
             }
         },
+        Command::ImportImage(args) => cmd::images::import_image(&global, args).await,
+        Command::Tag(args) => cmd::images::tag(&global, args).await,
+        Command::Describe(args) => cmd::images::describe(&global, &args.name).await,
         Command::Certs(args) => {
             let ns = global.namespace.as_deref().unwrap_or("imagestream-system");
             let made = certs::generate(&args.service, ns, &args.sans)

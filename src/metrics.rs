@@ -27,6 +27,17 @@ pub struct AccessLabels {
     pub source: &'static str,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ImportLabels {
+    /// `success` or `failure`.
+    pub result: &'static str,
+    /// Empty on success; `NotFound`, `Unauthorized`, `Forbidden` or `InternalError`.
+    pub reason: &'static str,
+}
+
+/// Registry request latency buckets, 5 ms to 10 s.
+const REGISTRY_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
 /// Admission latency buckets, 100 µs to 10 s.
 const LATENCY_BUCKETS: [f64; 16] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -44,6 +55,10 @@ pub struct Metrics {
     pub access_checks: Family<AccessLabels, Counter>,
     pub audit_dropped: Counter,
     pub watch_errors: Counter,
+    pub imports: Family<ImportLabels, Counter>,
+    pub registry_latency: Histogram,
+    pub import_backlog: Gauge,
+    pub leader: Gauge,
 }
 
 impl Metrics {
@@ -99,7 +114,35 @@ impl Metrics {
             "Errors of the ImageStream watch (cluster mode); each is followed by a re-list with backoff",
             watch_errors.clone(),
         );
+        let imports = Family::<ImportLabels, Counter>::default();
+        registry.register(
+            "imports",
+            "Tag imports, by result and failure reason",
+            imports.clone(),
+        );
+        let registry_latency = Histogram::new(REGISTRY_BUCKETS);
+        registry.register(
+            "registry_request_duration_seconds",
+            "Duration of registry manifest requests",
+            registry_latency.clone(),
+        );
+        let import_backlog = Gauge::default();
+        registry.register(
+            "scheduled_import_backlog",
+            "Scheduled tag imports that are due but wait for the maxScheduledImportsPerMinute pace",
+            import_backlog.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the importer lease (always 1 in directory mode)",
+            leader.clone(),
+        );
         Metrics {
+            imports,
+            registry_latency,
+            import_backlog,
+            leader,
             watch_errors,
             access_checks,
             audit_dropped,

@@ -5,9 +5,11 @@
 //! with ten streams or a hundred thousand.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::imagestream::{CONDITION_IMPORT_SUCCESS, ImageStream, NamedTagEventList, TagEvent};
+use crate::pullsecret::Keyring;
 use crate::rbac::RbacIndex;
 use crate::reference::{ImageRef, is_sha256_digest};
 
@@ -19,6 +21,8 @@ pub struct Snapshot {
     tag_count: usize,
     /// Directory mode's RBAC objects; empty in cluster mode, where the API decides.
     rbac: RbacIndex,
+    /// Directory mode's pull credentials by namespace; empty in cluster mode.
+    keyrings: HashMap<String, Arc<Keyring>>,
 }
 
 /// One stream, compiled for lookups.
@@ -29,6 +33,8 @@ pub struct StreamEntry {
     pub lookup_local: bool,
     /// The stream as stored, for the importer and `describe`.
     pub object: Arc<ImageStream>,
+    /// The file it was read from (directory mode), where its status is written back.
+    pub origin: Option<Arc<Path>>,
     tags: HashMap<Box<str>, TagEntry>,
     /// Digest → pinned reference, over the history of every tag.
     images: HashMap<Box<str>, Arc<str>>,
@@ -83,6 +89,17 @@ impl Snapshot {
         &self.rbac
     }
 
+    /// The same snapshot with directory mode's pull credentials.
+    pub fn with_keyrings(mut self, keyrings: HashMap<String, Arc<Keyring>>) -> Snapshot {
+        self.keyrings = keyrings;
+        self
+    }
+
+    /// The pull credentials of a namespace (directory mode).
+    pub fn keyring(&self, namespace: &str) -> Option<&Arc<Keyring>> {
+        self.keyrings.get(namespace)
+    }
+
     pub fn stream(&self, namespace: &str, name: &str) -> Option<&StreamEntry> {
         self.namespaces.get(namespace)?.get(name).map(|e| &**e)
     }
@@ -103,6 +120,11 @@ impl Snapshot {
 
 impl StreamEntry {
     pub fn compile(is: Arc<ImageStream>) -> StreamEntry {
+        StreamEntry::compile_from(is, None)
+    }
+
+    /// As `compile`, remembering the file the stream came from.
+    pub fn compile_from(is: Arc<ImageStream>, origin: Option<Arc<Path>>) -> StreamEntry {
         let namespace: Arc<str> = Arc::from(is.metadata.namespace.as_deref().unwrap_or("default"));
         let name: Arc<str> = Arc::from(is.metadata.name.as_deref().unwrap_or_default());
         let mut tags: HashMap<Box<str>, TagEntry> = HashMap::new();
@@ -121,6 +143,7 @@ impl StreamEntry {
             name,
             lookup_local: is.lookup_local(),
             object: is,
+            origin,
             tags,
             images,
         }

@@ -4,20 +4,39 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::{ArcSwap, Guard};
+use tokio::sync::watch;
 
 use crate::snapshot::Snapshot;
 
 /// Shared by admission (readers) and the directory watcher or API reflector (the one writer).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Store {
     snapshot: ArcSwap<Snapshot>,
     synced: AtomicBool,
     shutting_down: AtomicBool,
+    /// Counts publications, so the importer wakes when streams change.
+    version: watch::Sender<u64>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            snapshot: ArcSwap::default(),
+            synced: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
+            version: watch::channel(0).0,
+        }
+    }
 }
 
 impl Store {
     pub fn new() -> Arc<Store> {
         Arc::new(Store::default())
+    }
+
+    /// Changes whenever a new snapshot is published.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
     }
 
     /// The snapshot in force; cheap, lock-free, never blocks the writer.
@@ -34,6 +53,7 @@ impl Store {
     pub fn publish(&self, snap: Snapshot) {
         self.snapshot.store(Arc::new(snap));
         self.synced.store(true, Ordering::Release);
+        self.version.send_modify(|v| *v += 1);
     }
 
     /// Ready to serve admission: synced once, and not shutting down.

@@ -13,12 +13,16 @@ use crate::audit::{AuditLog, Destination};
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::config::Config;
 use crate::dirstore::{DirSource, Refresh};
+use crate::importer::{Backend, Importer};
+use crate::leader::{self, LeaseConfig};
 use crate::metrics::Metrics;
+use crate::registry::{Registries, RegistryConfig};
 use crate::sar::{SarChecker, SarConfig};
 use crate::snapshot::Snapshot;
 use crate::store::Store;
 use crate::webhook::Webhook;
 use crate::{admin, cluster, server, tls, webhook};
+use tokio::sync::watch;
 
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
     let ServeArgs {
@@ -31,6 +35,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
         header_timeout_seconds,
         body_timeout_seconds,
         audit_log,
+        no_import,
         shutdown_delay_seconds,
     } = args;
     let config = Arc::new(Config::load(global.config.as_deref()).map_err(|e| e.to_string())?);
@@ -38,10 +43,13 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
     let store = Store::new();
     let shutdown = CancellationToken::new();
 
-    let authority = match global.streams_dir.clone() {
+    let (leader_tx, leader_rx) = watch::channel(false);
+    let (authority, backend) = match global.streams_dir.clone() {
         Some(dir) => {
             start_directory(dir, dir_poll_ms, &store, &metrics, &shutdown)?;
-            Authority::Directory
+            // One process owns a directory: it always leads.
+            let _ = leader_tx.send(true);
+            (Authority::Directory, Backend::Directory)
         }
         None => {
             let client = cluster::client(global.kubeconfig.as_deref(), global.context.as_deref())
@@ -51,9 +59,36 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             start_cluster_watch(client.clone(), &store, &metrics, &shutdown);
-            Authority::Api(SarChecker::new(client, sar_config(&config)))
+            if !no_import {
+                tokio::spawn(leader::run(
+                    client.clone(),
+                    lease_config(),
+                    leader_tx,
+                    shutdown.clone(),
+                ));
+            }
+            (
+                Authority::Api(SarChecker::new(client.clone(), sar_config(&config))),
+                Backend::Api(client),
+            )
         }
     };
+    let gauge = metrics.leader.clone();
+    let mut leading = leader_rx.clone();
+    tokio::spawn(async move {
+        loop {
+            let now = *leading.borrow_and_update();
+            gauge.set(i64::from(now));
+            tracing::info!(leader = now, "importer leadership");
+            if leading.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    if !no_import {
+        let importer = Arc::new(start_importer(global, &config, &store, &metrics, backend)?);
+        tokio::spawn(importer.run(leader_rx, shutdown.clone()));
+    }
 
     let certs = tls::CertReloader::load(&tls_cert, &tls_key).map_err(|e| e.to_string())?;
     tokio::spawn(certs.clone().watch(
@@ -199,6 +234,53 @@ fn start_cluster_watch(
         },
         shutdown.clone().cancelled_owned(),
     ));
+}
+
+/// The Lease that elects the one replica running the importer and triggers:
+/// in the pod's own namespace, held under the pod's name.
+fn lease_config() -> LeaseConfig {
+    let namespace =
+        std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "imagestream-system".to_owned());
+    let identity = std::env::var("POD_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| format!("imagestream-webhook-{}", std::process::id()));
+    LeaseConfig::new(namespace, "imagestream-webhook-importer", identity)
+}
+
+fn start_importer(
+    global: &GlobalArgs,
+    config: &Config,
+    store: &Arc<Store>,
+    metrics: &Arc<Metrics>,
+    backend: Backend,
+) -> Result<Importer, String> {
+    let mut registry = RegistryConfig {
+        search_registries: config.import.search_registries.clone(),
+        ..RegistryConfig::default()
+    };
+    if let Some(ca) = &global.registry_ca {
+        registry.extra_roots.push(
+            std::fs::read(ca)
+                .map_err(|e| format!("cannot read --registry-ca {}: {e}", ca.display()))?,
+        );
+    }
+    let mut registries = Registries::new(registry);
+    let latency = metrics.registry_latency.clone();
+    registries.on_request = Some(Box::new(move |d| latency.observe(d.as_secs_f64())));
+    Ok(Importer::new(
+        store.clone(),
+        Arc::new(registries),
+        backend,
+        crate::cmd::images::import_settings(config),
+        Some(metrics.clone()),
+    ))
 }
 
 /// The SubjectAccessReview cache settings from the config file.

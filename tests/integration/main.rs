@@ -4,6 +4,7 @@ mod access;
 mod cluster;
 mod common;
 mod fakeapi;
+mod leader;
 mod review;
 mod sar;
 mod serving;

@@ -1,0 +1,679 @@
+//! `import-image`, `tag` and `describe`: change a stream's spec, import now,
+//! and show the result, in the streams directory or the cluster.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{Api, Patch, PatchParams, PostParams};
+
+use crate::cli::{GlobalArgs, ImportImageArgs, ReferencePolicy, TagArgs};
+use crate::config::Config;
+use crate::dirstore::DirSource;
+use crate::imagestream::{
+    FROM_KIND_DOCKER_IMAGE, FROM_KIND_IMAGE_STREAM_IMAGE, FROM_KIND_IMAGE_STREAM_TAG, ImageStream,
+    ImageStreamSpec, ObjectReference, TagImportPolicy, TagReference, TagReferencePolicy,
+    TagReferencePolicyType,
+};
+use crate::importer::{Backend, ImportSettings, Imported, Importer};
+use crate::manifest::Manifest;
+use crate::reference::{ImageRef, is_sha256_digest};
+use crate::registry::{Registries, RegistryConfig};
+use crate::snapshot::{Snapshot, StreamEntry};
+use crate::store::Store;
+use crate::{cluster, dirwrite};
+
+/// Where the streams are.
+enum Target {
+    Dir(PathBuf),
+    Api(kube::Client),
+}
+
+struct Ctx {
+    target: Target,
+    config: Config,
+    registry_ca: Option<PathBuf>,
+    namespace: String,
+}
+
+async fn connect(global: &GlobalArgs) -> Result<Ctx, String> {
+    let config = Config::load(global.config.as_deref()).map_err(|e| e.to_string())?;
+    let target = match &global.streams_dir {
+        Some(dir) => Target::Dir(dir.clone()),
+        None => Target::Api(
+            cluster::client(global.kubeconfig.as_deref(), global.context.as_deref())
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+    };
+    Ok(Ctx {
+        target,
+        config,
+        registry_ca: global.registry_ca.clone(),
+        namespace: global
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_owned()),
+    })
+}
+
+/// A stream as stored, and the file it lives in (directory mode).
+struct Stored {
+    stream: ImageStream,
+    origin: Option<Arc<Path>>,
+}
+
+impl Ctx {
+    async fn load(&self, name: &str) -> Result<Option<Stored>, String> {
+        let ns = self.namespace.as_str();
+        match &self.target {
+            Target::Dir(dir) => {
+                let mut source = DirSource::new(dir);
+                source.refresh().map_err(|e| e.to_string())?;
+                if let Some((path, reason)) = source.broken_files().next() {
+                    return Err(format!("cannot parse {}: {reason}", path.display()));
+                }
+                Ok(source.objects().find_map(|(path, m)| match m {
+                    Manifest::Stream(s)
+                        if s.metadata.name.as_deref() == Some(name)
+                            && s.metadata.namespace.as_deref().unwrap_or("default") == ns =>
+                    {
+                        Some(Stored {
+                            stream: (**s).clone(),
+                            origin: Some(Arc::from(path)),
+                        })
+                    }
+                    _ => None,
+                }))
+            }
+            Target::Api(client) => {
+                let api: Api<ImageStream> = Api::namespaced(client.clone(), ns);
+                let found = api
+                    .get_opt(name)
+                    .await
+                    .map_err(|e| api_error(e, ns, name))?;
+                Ok(found.map(|stream| Stored {
+                    stream,
+                    origin: None,
+                }))
+            }
+        }
+    }
+
+    /// Writes the stream's spec (creating the stream when `origin` and the API know nothing of it).
+    async fn save_spec(
+        &self,
+        stored: Option<Stored>,
+        stream: ImageStream,
+    ) -> Result<Stored, String> {
+        let ns = self.namespace.clone();
+        let name = stream.metadata.name.clone().unwrap_or_default();
+        match &self.target {
+            Target::Dir(dir) => {
+                let origin = match stored.and_then(|s| s.origin) {
+                    Some(path) => {
+                        let (p, spec) = (path.clone(), stream.spec.clone());
+                        let (n, s) = (ns.clone(), name.clone());
+                        blocking(move || dirwrite::set_stream_field(&p, &n, &s, "spec", &spec))
+                            .await?;
+                        path
+                    }
+                    None => {
+                        let path = new_file(dir, &ns, &name);
+                        let doc = serde_json::json!({
+                            "apiVersion": crate::imagestream::API_VERSION,
+                            "kind": crate::imagestream::KIND,
+                            "metadata": {"name": name, "namespace": ns},
+                            "spec": stream.spec,
+                        });
+                        let p = path.clone();
+                        blocking(move || dirwrite::append_document(&p, &doc)).await?;
+                        Arc::from(path.as_path())
+                    }
+                };
+                Ok(Stored {
+                    stream,
+                    origin: Some(origin),
+                })
+            }
+            Target::Api(client) => {
+                let api: Api<ImageStream> = Api::namespaced(client.clone(), &ns);
+                let written = match stored {
+                    None => api.create(&PostParams::default(), &stream).await,
+                    Some(old) => {
+                        // The resourceVersion makes a concurrent edit a conflict, not a lost update.
+                        let patch = serde_json::json!({
+                            "metadata": {"resourceVersion": old.stream.metadata.resource_version},
+                            "spec": stream.spec,
+                        });
+                        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                            .await
+                    }
+                };
+                let stream = written.map_err(|e| api_error(e, &ns, &name))?;
+                Ok(Stored {
+                    stream,
+                    origin: None,
+                })
+            }
+        }
+    }
+
+    fn importer(&self, snap: Snapshot) -> Result<Importer, String> {
+        let store = Store::new();
+        store.publish(snap);
+        let mut registry = RegistryConfig {
+            search_registries: self.config.import.search_registries.clone(),
+            ..RegistryConfig::default()
+        };
+        if let Some(ca) = &self.registry_ca {
+            registry.extra_roots.push(
+                std::fs::read(ca)
+                    .map_err(|e| format!("cannot read --registry-ca {}: {e}", ca.display()))?,
+            );
+        }
+        let backend = match &self.target {
+            Target::Dir(_) => Backend::Directory,
+            Target::Api(c) => Backend::Api(c.clone()),
+        };
+        Ok(Importer::new(
+            store,
+            Arc::new(Registries::new(registry)),
+            backend,
+            import_settings(&self.config),
+            None,
+        ))
+    }
+
+    /// Imports `tags` of the stream now, with every other stream of its
+    /// namespace (for aliases) and its namespace's pull secrets.
+    async fn import(&self, stored: &Stored, tags: &[String]) -> Result<Imported, String> {
+        let ns = self.namespace.as_str();
+        let name = stored.stream.metadata.name.clone().unwrap_or_default();
+        let snap = match &self.target {
+            Target::Dir(dir) => {
+                let mut source = DirSource::new(dir);
+                source.refresh().map_err(|e| e.to_string())?;
+                source.snapshot()
+            }
+            Target::Api(client) => {
+                let mut streams = cluster::list_streams(client, Some(ns))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                streams.retain(|s| s.metadata.name.as_deref() != Some(name.as_str()));
+                let this = Arc::new(StreamEntry::compile(Arc::new(stored.stream.clone())));
+                Snapshot::from_entries(
+                    streams
+                        .into_iter()
+                        .map(|s| Arc::new(StreamEntry::compile(s)))
+                        .chain([this]),
+                )
+            }
+        };
+        self.importer(snap)?.import_now(ns, &name, tags).await
+    }
+}
+
+/// The importer settings from the config file.
+pub fn import_settings(config: &Config) -> ImportSettings {
+    ImportSettings {
+        history_limit: config.import.history_limit,
+        minimum_interval: Duration::from_secs(config.import.minimum_interval_seconds.max(1)),
+        max_scheduled_per_minute: config.import.max_scheduled_imports_per_minute,
+        allowed_registries: config.import.allowed_registries.clone(),
+        stream_host: config
+            .stream_registry_hosts
+            .first()
+            .cloned()
+            .unwrap_or_else(|| crate::config::DEFAULT_STREAM_HOST.to_owned()),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, dirwrite::WriteError> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("file writer failed: {e}"))?
+        .map_err(|e| e.to_string())
+}
+
+/// `DIR/NAME.yaml`, or `DIR/NS-NAME.yaml` when that name is taken.
+fn new_file(dir: &Path, ns: &str, name: &str) -> PathBuf {
+    let plain = dir.join(format!("{name}.yaml"));
+    if plain.exists() {
+        dir.join(format!("{ns}-{name}.yaml"))
+    } else {
+        plain
+    }
+}
+
+fn api_error(e: kube::Error, ns: &str, name: &str) -> String {
+    match e {
+        kube::Error::Api(s)
+            if s.code == 404
+                && s.message
+                    .contains("the server could not find the requested resource") =>
+        {
+            cluster::ClusterError::NoCrd.to_string()
+        }
+        kube::Error::Api(s) if s.code == 409 => {
+            format!(
+                "imagestream {ns}/{name} changed while it was being updated; run the command again"
+            )
+        }
+        other => format!("imagestream {ns}/{name}: {other}"),
+    }
+}
+
+/// `NAME[:TAG]` → (NAME, TAG).
+fn name_and_tag(s: &str) -> Result<(String, String), String> {
+    let (name, tag) = match s.split_once(':') {
+        Some((n, t)) => (n, t),
+        None => (s, "latest"),
+    };
+    let valid_name = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    let valid_tag = !tag.is_empty()
+        && tag.len() <= 128
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    if !valid_name {
+        return Err(format!(
+            "{s:?}: the stream name must be a lowercase Kubernetes name"
+        ));
+    }
+    if !valid_tag {
+        return Err(format!(
+            "{s:?}: the tag must be letters, digits, '_', '-' or '.'"
+        ));
+    }
+    Ok((name.to_owned(), tag.to_owned()))
+}
+
+fn new_stream(ns: &str, name: &str) -> ImageStream {
+    let mut is = ImageStream::new(name, ImageStreamSpec::default());
+    is.metadata.namespace = Some(ns.to_owned());
+    is
+}
+
+/// The generation a changed tag records: newer than anything the stream has seen.
+fn next_generation(is: &ImageStream) -> i64 {
+    let spec = is.spec_tags().iter().filter_map(|t| t.generation);
+    let status = is.status_tags().iter().flat_map(|l| {
+        l.items()
+            .iter()
+            .map(|i| i.generation)
+            .chain(l.conditions().iter().map(|c| c.generation))
+    });
+    spec.chain(status)
+        .chain(is.metadata.generation)
+        .max()
+        .unwrap_or(0)
+        + 1
+}
+
+/// Sets (adds or replaces) a spec tag.
+fn upsert_tag(is: &mut ImageStream, tag: TagReference) {
+    let tags = is.spec.tags.get_or_insert_with(Vec::new);
+    match tags.iter_mut().find(|t| t.name == tag.name) {
+        Some(t) => *t = tag,
+        None => tags.push(tag),
+    }
+}
+
+fn tag_ref(
+    name: &str,
+    kind: &str,
+    from: &str,
+    generation: i64,
+    import: Option<TagImportPolicy>,
+    policy: Option<ReferencePolicy>,
+) -> TagReference {
+    TagReference {
+        name: name.to_owned(),
+        from: Some(ObjectReference {
+            kind: Some(kind.to_owned()),
+            name: Some(from.to_owned()),
+            ..ObjectReference::default()
+        }),
+        generation: Some(generation),
+        import_policy: import,
+        reference_policy: policy.map(|p| TagReferencePolicy {
+            type_: Some(match p {
+                ReferencePolicy::Source => TagReferencePolicyType::Source,
+                ReferencePolicy::Local => TagReferencePolicyType::Local,
+            }),
+        }),
+        ..TagReference::default()
+    }
+}
+
+fn import_policy(scheduled: bool, insecure: bool) -> Option<TagImportPolicy> {
+    (scheduled || insecure).then(|| TagImportPolicy {
+        scheduled: scheduled.then_some(true),
+        insecure: insecure.then_some(true),
+        ..TagImportPolicy::default()
+    })
+}
+
+/// Prints the stream as `describe` does and the failures; exit 1 when any tag failed.
+fn report(imported: &Imported) -> ExitCode {
+    print!(
+        "{}",
+        crate::describe::describe(&imported.stream, jiff::Timestamp::now())
+    );
+    for (tag, reason, message) in &imported.failures {
+        eprintln!("error: import of tag {tag} failed ({reason}): {message}");
+    }
+    if imported.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn fail(e: String) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::FAILURE
+}
+
+pub async fn import_image(global: &GlobalArgs, args: ImportImageArgs) -> ExitCode {
+    match import_image_inner(global, args).await {
+        Ok(code) => code,
+        Err(e) => fail(e),
+    }
+}
+
+async fn import_image_inner(
+    global: &GlobalArgs,
+    args: ImportImageArgs,
+) -> Result<ExitCode, String> {
+    let (name, tag) = name_and_tag(&args.name)?;
+    let ctx = connect(global).await?;
+    let ns = ctx.namespace.clone();
+    let stored = ctx.load(&name).await?;
+    if stored.is_none() && !args.confirm {
+        return Err(format!(
+            "imagestream {ns}/{name} does not exist; pass --confirm to create it"
+        ));
+    }
+    let mut stream = stored
+        .as_ref()
+        .map(|s| s.stream.clone())
+        .unwrap_or_else(|| new_stream(&ns, &name));
+    let existing = stream.spec_tag(&tag).cloned();
+    let from = match (&args.from, &existing) {
+        (Some(from), _) => Some(from.clone()),
+        (None, Some(t)) if t.from_kind() == Some(FROM_KIND_DOCKER_IMAGE) => None,
+        (None, Some(_)) => {
+            return Err(format!(
+                "tag {name}:{tag} does not come from a registry; pass --from IMAGE"
+            ));
+        }
+        // As oc: a new stream without --from imports NAME:TAG from the default registry.
+        (None, None) if stored.is_none() => Some(format!("{name}:{tag}")),
+        (None, None) => {
+            return Err(format!(
+                "imagestream {ns}/{name} has no tag {tag:?}; pass --from IMAGE to create it"
+            ));
+        }
+    };
+    let flags_changed = args.scheduled || args.insecure || args.reference_policy.is_some();
+    let stored = if from.is_some() || flags_changed || stored.is_none() {
+        let image = match &from {
+            Some(f) => f.clone(),
+            None => existing
+                .as_ref()
+                .and_then(|t| t.from_name())
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        ImageRef::parse(&image).map_err(|e| format!("--from {image:?}: {e}"))?;
+        let keep_import = existing.as_ref().and_then(|t| t.import_policy.clone());
+        let import = import_policy(args.scheduled, args.insecure).or(if from.is_some() {
+            None
+        } else {
+            keep_import
+        });
+        let policy = args.reference_policy.or_else(|| {
+            existing
+                .as_ref()
+                .and_then(|t| t.reference_policy.as_ref())
+                .and_then(|p| p.type_.as_ref())
+                .map(|t| match t {
+                    TagReferencePolicyType::Local => ReferencePolicy::Local,
+                    TagReferencePolicyType::Source => ReferencePolicy::Source,
+                })
+        });
+        let generation = next_generation(&stream);
+        upsert_tag(
+            &mut stream,
+            tag_ref(
+                &tag,
+                FROM_KIND_DOCKER_IMAGE,
+                &image,
+                generation,
+                import,
+                policy,
+            ),
+        );
+        ctx.save_spec(stored, stream).await?
+    } else {
+        stored.ok_or("imagestream vanished")?
+    };
+    let imported = ctx.import(&stored, std::slice::from_ref(&tag)).await?;
+    Ok(report(&imported))
+}
+
+pub async fn tag(global: &GlobalArgs, args: TagArgs) -> ExitCode {
+    match tag_inner(global, args).await {
+        Ok(code) => code,
+        Err(e) => fail(e),
+    }
+}
+
+async fn tag_inner(global: &GlobalArgs, args: TagArgs) -> Result<ExitCode, String> {
+    let ctx = connect(global).await?;
+    let ns = ctx.namespace.clone();
+    if args.delete {
+        if args.dest.is_some() {
+            return Err("tag -d takes one NAME:TAG".into());
+        }
+        let (name, tag) = name_and_tag(&args.source)?;
+        return delete_tag(&ctx, &name, &tag).await;
+    }
+    let dest = args
+        .dest
+        .as_deref()
+        .ok_or("tag needs SOURCE and DEST (STREAM:TAG), or -d NAME:TAG")?;
+    let (dest_name, dest_tag) = name_and_tag(dest)?;
+    let source = parse_source(&ctx, &args.source, args.alias).await?;
+    let stored = ctx.load(&dest_name).await?;
+    let mut stream = stored
+        .as_ref()
+        .map(|s| s.stream.clone())
+        .unwrap_or_else(|| new_stream(&ns, &dest_name));
+    let generation = next_generation(&stream);
+    let (kind, from) = match &source {
+        TagSource::Registry(image) => (FROM_KIND_DOCKER_IMAGE, image.clone()),
+        TagSource::Alias(s, t) => (FROM_KIND_IMAGE_STREAM_TAG, format!("{s}:{t}")),
+        TagSource::Pin(s, d) => (FROM_KIND_IMAGE_STREAM_IMAGE, format!("{s}@{d}")),
+    };
+    let import = match source {
+        TagSource::Registry(_) => import_policy(args.scheduled, args.insecure),
+        _ => None,
+    };
+    upsert_tag(
+        &mut stream,
+        tag_ref(
+            &dest_tag,
+            kind,
+            &from,
+            generation,
+            import,
+            args.reference_policy,
+        ),
+    );
+    let stored = ctx.save_spec(stored, stream).await?;
+    let imported = ctx.import(&stored, std::slice::from_ref(&dest_tag)).await?;
+    let current = imported
+        .stream
+        .status_tag(&dest_tag)
+        .and_then(|t| t.latest())
+        .map(|i| i.docker_image_reference.clone());
+    match current {
+        Some(image) if imported.failures.is_empty() => {
+            println!("Tag {dest_name}:{dest_tag} set to {from} ({image}).");
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => Ok(report(&imported)),
+    }
+}
+
+enum TagSource {
+    Registry(String),
+    Alias(String, String),
+    Pin(String, String),
+}
+
+/// A stream of the namespace (`STREAM:TAG`, `STREAM@sha256:…`) when one of
+/// that name exists, else a registry image.
+async fn parse_source(ctx: &Ctx, source: &str, alias: bool) -> Result<TagSource, String> {
+    let parsed = ImageRef::parse(source).map_err(|e| format!("SOURCE {source:?}: {e}"))?;
+    let stream_like = parsed.registry().is_none() && !parsed.repository().contains('/');
+    let stream = if stream_like {
+        ctx.load(parsed.repository()).await?
+    } else {
+        None
+    };
+    let Some(stream) = stream else {
+        if alias {
+            return Err(format!(
+                "--alias needs a stream tag as SOURCE; imagestream {} not found",
+                parsed.repository()
+            ));
+        }
+        return Ok(TagSource::Registry(source.to_owned()));
+    };
+    let name = parsed.repository().to_owned();
+    if let Some(digest) = parsed.digest() {
+        if !is_sha256_digest(digest) {
+            return Err(format!("{digest:?} is not a sha256 digest"));
+        }
+        if crate::import::find_image(&stream.stream, digest).is_none() {
+            return Err(format!(
+                "imagestream {}/{name} has no image {digest} in its history",
+                ctx.namespace
+            ));
+        }
+        return Ok(TagSource::Pin(name, digest.to_owned()));
+    }
+    let tag = parsed.tag().unwrap_or("latest").to_owned();
+    if alias {
+        return Ok(TagSource::Alias(name, tag));
+    }
+    // Without --alias the tag is pinned to the source's current image, as oc does.
+    let current = stream
+        .stream
+        .status_tag(&tag)
+        .and_then(|t| t.latest())
+        .map(|i| i.image.clone())
+        .ok_or_else(|| {
+            format!("{name}:{tag} has no image yet; import it first, or use --alias to follow it")
+        })?;
+    Ok(TagSource::Pin(name, current))
+}
+
+async fn delete_tag(ctx: &Ctx, name: &str, tag: &str) -> Result<ExitCode, String> {
+    let ns = ctx.namespace.clone();
+    let stored = ctx
+        .load(name)
+        .await?
+        .ok_or_else(|| format!("imagestream {ns}/{name} not found"))?;
+    let mut stream = stored.stream.clone();
+    let had_spec = stream.spec_tag(tag).is_some();
+    let had_status = stream.status_tag(tag).is_some();
+    if !had_spec && !had_status {
+        return Err(format!("imagestream {ns}/{name} has no tag {tag:?}"));
+    }
+    if let Some(tags) = &mut stream.spec.tags {
+        tags.retain(|t| t.name != tag);
+    }
+    let mut status = stream.status.clone().unwrap_or_default();
+    if let Some(tags) = &mut status.tags {
+        tags.retain(|t| t.tag != tag);
+    }
+    let stored = ctx.save_spec(Some(stored), stream).await?;
+    if had_status {
+        match &ctx.target {
+            Target::Dir(_) => {
+                let path = stored.origin.clone().ok_or("the stream has no file")?;
+                let (n, s) = (ns.clone(), name.to_owned());
+                blocking(move || dirwrite::set_stream_field(&path, &n, &s, "status", &status))
+                    .await?;
+            }
+            Target::Api(client) => {
+                cluster::apply_status(client, &ns, name, &status)
+                    .await
+                    .map_err(|e| api_error(e, &ns, name))?;
+            }
+        }
+    }
+    println!("Deleted tag {ns}/{name}:{tag}.");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn describe(global: &GlobalArgs, name: &str) -> ExitCode {
+    let ctx = match connect(global).await {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    match ctx.load(name).await {
+        Ok(Some(stored)) => {
+            print!(
+                "{}",
+                crate::describe::describe(&stored.stream, jiff::Timestamp::now())
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(None) => fail(format!("imagestream {}/{name} not found", ctx.namespace)),
+        Err(e) => fail(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_tags() {
+        assert_eq!(name_and_tag("app"), Ok(("app".into(), "latest".into())));
+        assert_eq!(name_and_tag("app:1.0"), Ok(("app".into(), "1.0".into())));
+        assert!(name_and_tag("App").is_err());
+        assert!(name_and_tag("a/b").is_err());
+        assert!(name_and_tag("app:").is_err());
+        assert!(name_and_tag("app:a b").is_err());
+    }
+
+    #[test]
+    fn generations_only_grow() {
+        let mut is = new_stream("ns", "s");
+        assert_eq!(next_generation(&is), 1);
+        upsert_tag(
+            &mut is,
+            tag_ref("t", FROM_KIND_DOCKER_IMAGE, "quay.io/a/b:1", 5, None, None),
+        );
+        assert_eq!(next_generation(&is), 6);
+        upsert_tag(
+            &mut is,
+            tag_ref("t", FROM_KIND_DOCKER_IMAGE, "quay.io/a/b:2", 6, None, None),
+        );
+        assert_eq!(is.spec_tags().len(), 1);
+    }
+}

@@ -1,0 +1,653 @@
+//! The import controller: keeps tags current from their registries, once when
+//! a tag is new or changed and then on a schedule, and writes the status back
+//! (through the API's status subresource, or into the stream's own file).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::imagestream::{ImageStream, ImageStreamStatus};
+use crate::import::{self, Outcome, Reason, Source, TagPlan};
+use crate::metrics::Metrics;
+use crate::pullsecret::Keyring;
+use crate::registry::Registries;
+use crate::snapshot::{Snapshot, StreamEntry};
+use crate::store::Store;
+
+/// Where statuses are written and pull secrets read.
+#[derive(Clone)]
+pub enum Backend {
+    /// The streams directory: status into each stream's file, secrets from the snapshot.
+    Directory,
+    /// The API server.
+    Api(kube::Client),
+}
+
+/// The settings the importer reads.
+#[derive(Debug, Clone)]
+pub struct ImportSettings {
+    pub history_limit: usize,
+    pub minimum_interval: Duration,
+    pub max_scheduled_per_minute: u32,
+    pub allowed_registries: Vec<String>,
+    /// The first stream registry host, for `status.dockerImageRepository`.
+    pub stream_host: String,
+}
+
+type TagKey = (String, String, String);
+
+/// What the importer last did for a tag, so a status write that has not come
+/// back through the watch yet does not make it import the same tag again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Handled {
+    generation: i64,
+    source: Source,
+}
+
+#[derive(Debug)]
+struct TokenBucket {
+    tokens: f64,
+    capacity: f64,
+    per_second: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(per_minute: u32) -> TokenBucket {
+        let capacity = f64::from(per_minute.max(1));
+        TokenBucket {
+            tokens: capacity,
+            capacity,
+            per_second: capacity / 60.0,
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Time until the next token.
+    fn wait(&self) -> Duration {
+        Duration::from_secs_f64(((1.0 - self.tokens) / self.per_second).max(0.0))
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    handled: HashMap<TagKey, Handled>,
+    due: HashMap<TagKey, Instant>,
+    bucket: TokenBucket,
+}
+
+pub struct Importer {
+    store: Arc<Store>,
+    registries: Arc<Registries>,
+    backend: Backend,
+    settings: ImportSettings,
+    metrics: Option<Arc<Metrics>>,
+    state: Mutex<State>,
+}
+
+/// The tags of one stream to import now.
+#[derive(Debug)]
+struct Work {
+    stream: Arc<StreamEntry>,
+    tags: Vec<TagPlan>,
+    /// Tags whose `from` is malformed, with the reason.
+    invalid: Vec<(String, String)>,
+}
+
+/// What one stream's import did.
+#[derive(Debug)]
+pub struct Imported {
+    pub stream: ImageStream,
+    /// Tags that failed, with the reason and message.
+    pub failures: Vec<(String, Reason, String)>,
+}
+
+impl Importer {
+    pub fn new(
+        store: Arc<Store>,
+        registries: Arc<Registries>,
+        backend: Backend,
+        settings: ImportSettings,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Importer {
+        let bucket = TokenBucket::new(settings.max_scheduled_per_minute);
+        Importer {
+            store,
+            registries,
+            backend,
+            settings,
+            metrics,
+            state: Mutex::new(State {
+                handled: HashMap::new(),
+                due: HashMap::new(),
+                bucket,
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Imports while this replica leads, until `shutdown`.
+    pub async fn run(
+        self: Arc<Self>,
+        mut leader: watch::Receiver<bool>,
+        shutdown: CancellationToken,
+    ) {
+        let mut changes = self.store.subscribe();
+        loop {
+            if !*leader.borrow_and_update() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    r = leader.changed() => if r.is_err() { return },
+                }
+                continue;
+            }
+            let snap = self.store.load_full();
+            let (work, wake) = self.plan(&snap, Instant::now());
+            if !work.is_empty() {
+                let run = self.execute(&snap, work);
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = run => {}
+                }
+                continue;
+            }
+            changes.borrow_and_update();
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = changes.changed() => if r.is_err() { return },
+                _ = tokio::time::sleep(wake) => {}
+                r = leader.changed() => if r.is_err() { return },
+            }
+        }
+    }
+
+    /// The tags due now, and how long until the next scheduled one.
+    fn plan(&self, snap: &Snapshot, now: Instant) -> (Vec<Work>, Duration) {
+        let mut state = self.state();
+        let mut out = Vec::new();
+        let mut wake = Duration::from_secs(60);
+        let mut backlog = 0i64;
+        for entry in snap.streams() {
+            let is = &entry.object;
+            let mut work = Work {
+                stream: entry.clone(),
+                tags: Vec::new(),
+                invalid: Vec::new(),
+            };
+            for plan in import::plans(is) {
+                let plan = match plan {
+                    Ok(p) => p,
+                    Err((tag, why)) => {
+                        let recorded = is
+                            .status_tag(&tag)
+                            .and_then(|l| l.condition(crate::imagestream::CONDITION_IMPORT_SUCCESS))
+                            .and_then(|c| c.message.clone());
+                        if recorded.as_deref() != Some(why.as_str()) {
+                            work.invalid.push((tag, why));
+                        }
+                        continue;
+                    }
+                };
+                let key = (
+                    entry.namespace.to_string(),
+                    entry.name.to_string(),
+                    plan.tag.clone(),
+                );
+                let handled = state.handled.get(&key).cloned();
+                let fresh = handled
+                    .as_ref()
+                    .is_none_or(|h| h.generation < plan.generation || h.source != plan.source);
+                let local = !matches!(plan.source, Source::Registry { .. });
+                if local {
+                    // Aliases and pins follow other tags: level-driven, no registry, checked every pass.
+                    if local_target_differs(snap, is, &plan) {
+                        work.tags.push(plan);
+                    }
+                    continue;
+                }
+                if import::spec_changed(is, &plan) && fresh {
+                    work.tags.push(plan);
+                    continue;
+                }
+                if !plan.scheduled || import::pinned_and_done(is, &plan) {
+                    continue;
+                }
+                let interval = self.settings.minimum_interval;
+                let due = *state
+                    .due
+                    .entry(key.clone())
+                    .or_insert_with(|| now + spread(interval, &key));
+                if due > now {
+                    wake = wake.min(due - now);
+                    continue;
+                }
+                if state.bucket.take(now) {
+                    let next = now + jittered(interval, &key, now);
+                    state.due.insert(key, next);
+                    work.tags.push(plan);
+                } else {
+                    backlog += 1;
+                    wake = wake.min(state.bucket.wait().max(Duration::from_millis(50)));
+                }
+            }
+            if !work.tags.is_empty() || !work.invalid.is_empty() {
+                out.push(work);
+            }
+        }
+        if let Some(m) = &self.metrics {
+            m.import_backlog.set(backlog);
+        }
+        (out, wake.max(Duration::from_millis(50)))
+    }
+
+    async fn execute(&self, snap: &Snapshot, work: Vec<Work>) {
+        let jobs = work.into_iter().map(|w| async move {
+            let key = (w.stream.namespace.to_string(), w.stream.name.to_string());
+            if let Err(e) = self.import_stream(snap, &w.stream, &w.tags, &w.invalid).await {
+                tracing::warn!(namespace = %key.0, name = %key.1, error = %e, "cannot write imported status");
+            }
+        });
+        futures::stream::iter(jobs)
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+    }
+
+    /// Imports the named tags of NS/NAME now, whatever their schedule (the CLI's path).
+    pub async fn import_now(
+        &self,
+        namespace: &str,
+        name: &str,
+        tags: &[String],
+    ) -> Result<Imported, String> {
+        let snap = self.store.load_full();
+        let entry = snap
+            .streams()
+            .find(|e| &*e.namespace == namespace && &*e.name == name)
+            .cloned()
+            .ok_or_else(|| format!("imagestream {namespace}/{name} not found"))?;
+        let mut plans = Vec::new();
+        let mut invalid = Vec::new();
+        for plan in import::plans(&entry.object) {
+            match plan {
+                Ok(p) if tags.contains(&p.tag) => plans.push(p),
+                Err((t, why)) if tags.contains(&t) => invalid.push((t, why)),
+                _ => {}
+            }
+        }
+        self.import_stream(&snap, &entry, &plans, &invalid).await
+    }
+
+    async fn import_stream(
+        &self,
+        snap: &Snapshot,
+        entry: &StreamEntry,
+        plans: &[TagPlan],
+        invalid: &[(String, String)],
+    ) -> Result<Imported, String> {
+        let is = &entry.object;
+        let (ns, name) = (&*entry.namespace, &*entry.name);
+        let keyring = self.keyring(snap, ns).await;
+        let mut status = is.status.clone().unwrap_or_default();
+        let mut changed = false;
+        let mut failures = Vec::new();
+        let now = now_rfc3339();
+        let repo = import::docker_image_repository(&self.settings.stream_host, ns, name);
+        if status.docker_image_repository.as_deref() != Some(repo.as_str()) {
+            status.docker_image_repository = Some(repo);
+            changed = true;
+        }
+        // Registry tags first, so aliases of them in the same stream see the new image.
+        let mut ordered: Vec<&TagPlan> = plans.iter().collect();
+        ordered.sort_by_key(|p| !matches!(p.source, Source::Registry { .. }));
+        let registry_imports = ordered
+            .iter()
+            .filter(|p| matches!(p.source, Source::Registry { .. }))
+            .map(|p| async { (p.tag.clone(), self.import_registry(p, &keyring).await) });
+        let registry_results: Vec<(String, Outcome)> =
+            futures::future::join_all(registry_imports).await;
+        let mut results: HashMap<String, Outcome> = registry_results.into_iter().collect();
+        for plan in ordered {
+            let outcome = match results.remove(&plan.tag) {
+                Some(o) => o,
+                None => local_outcome(snap, is, &status, plan),
+            };
+            self.count(&outcome);
+            if let Outcome::Failed { reason, message } = &outcome {
+                tracing::info!(namespace = %ns, name = %name, tag = %plan.tag, %reason, %message, "import failed");
+                failures.push((plan.tag.clone(), *reason, message.clone()));
+            }
+            changed |= import::apply(
+                &mut status,
+                &plan.tag,
+                plan.generation,
+                &outcome,
+                &now,
+                self.settings.history_limit,
+            );
+        }
+        for (tag, why) in invalid {
+            let outcome = Outcome::Failed {
+                reason: Reason::InternalError,
+                message: why.clone(),
+            };
+            self.count(&outcome);
+            failures.push((tag.clone(), Reason::InternalError, why.clone()));
+            let generation = is
+                .spec_tag(tag)
+                .and_then(|t| t.generation)
+                .or(is.metadata.generation)
+                .unwrap_or(0);
+            changed |= import::apply(
+                &mut status,
+                tag,
+                generation,
+                &outcome,
+                &now,
+                self.settings.history_limit,
+            );
+        }
+        {
+            let mut state = self.state();
+            for plan in plans {
+                state.handled.insert(
+                    (ns.to_owned(), name.to_owned(), plan.tag.clone()),
+                    Handled {
+                        generation: plan.generation,
+                        source: plan.source.clone(),
+                    },
+                );
+            }
+        }
+        let mut stream = (**is).clone();
+        stream.status = Some(status.clone());
+        if changed {
+            self.write_status(entry, &status).await?;
+        }
+        Ok(Imported { stream, failures })
+    }
+
+    async fn import_registry(&self, plan: &TagPlan, keyring: &Keyring) -> Outcome {
+        let Source::Registry {
+            image, insecure, ..
+        } = &plan.source
+        else {
+            return Outcome::Failed {
+                reason: Reason::InternalError,
+                message: "not a registry tag".into(),
+            };
+        };
+        match self.registries.host_of(image) {
+            Ok(host) if !import::registry_allowed(&host, &self.settings.allowed_registries) => {
+                return Outcome::Failed {
+                    reason: Reason::Forbidden,
+                    message: format!(
+                        "registry {host} is not in import.allowedRegistries ({})",
+                        self.settings.allowed_registries.join(", ")
+                    ),
+                };
+            }
+            Ok(_) => {}
+            Err(f) => {
+                return Outcome::Failed {
+                    reason: f.reason,
+                    message: f.message,
+                };
+            }
+        }
+        match self.registries.digest(image, keyring, *insecure).await {
+            Ok(found) => Outcome::Image {
+                reference: found.reference,
+                digest: found.digest,
+            },
+            Err(f) => Outcome::Failed {
+                reason: f.reason,
+                message: f.message,
+            },
+        }
+    }
+
+    fn count(&self, outcome: &Outcome) {
+        if let Some(m) = &self.metrics {
+            let (result, reason) = match outcome {
+                Outcome::Image { .. } => ("success", ""),
+                Outcome::Failed { reason, .. } => ("failure", reason.as_str()),
+            };
+            m.imports
+                .get_or_create(&crate::metrics::ImportLabels { result, reason })
+                .inc();
+        }
+    }
+
+    async fn keyring(&self, snap: &Snapshot, namespace: &str) -> Keyring {
+        match &self.backend {
+            Backend::Directory => snap
+                .keyring(namespace)
+                .map(|k| (**k).clone())
+                .unwrap_or_default(),
+            Backend::Api(client) => {
+                let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+                match api.list(&ListParams::default()).await {
+                    Ok(list) => {
+                        let (keyring, warnings) = Keyring::from_secrets(list.items.iter());
+                        for w in warnings {
+                            tracing::warn!(%namespace, warning = %w, "pull secret skipped");
+                        }
+                        keyring
+                    }
+                    Err(e) => {
+                        tracing::warn!(%namespace, error = %e, "cannot list pull secrets; importing anonymously");
+                        Keyring::default()
+                    }
+                }
+            }
+        }
+    }
+
+    async fn write_status(
+        &self,
+        entry: &StreamEntry,
+        status: &ImageStreamStatus,
+    ) -> Result<(), String> {
+        let (ns, name) = (entry.namespace.to_string(), entry.name.to_string());
+        match &self.backend {
+            Backend::Api(client) => crate::cluster::apply_status(client, &ns, &name, status)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("status write of {ns}/{name} failed: {e}")),
+            Backend::Directory => {
+                let Some(path) = entry.origin.clone() else {
+                    return Err(format!(
+                        "imagestream {ns}/{name} has no file to write its status to"
+                    ));
+                };
+                let status = status.clone();
+                tokio::task::spawn_blocking(move || {
+                    crate::dirwrite::set_stream_field(&path, &ns, &name, "status", &status)
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| format!("status writer task failed: {e}"))?
+            }
+        }
+    }
+}
+
+/// The image an alias or a pin should hold now, or why there is none.
+fn local_outcome(
+    snap: &Snapshot,
+    is: &ImageStream,
+    status: &ImageStreamStatus,
+    plan: &TagPlan,
+) -> Outcome {
+    let same_stream = |ns: &str, stream: &str| {
+        is.metadata.namespace.as_deref().unwrap_or("default") == ns
+            && is.metadata.name.as_deref() == Some(stream)
+    };
+    match &plan.source {
+        Source::Tag {
+            namespace,
+            stream,
+            tag,
+        } => {
+            let item = if same_stream(namespace, stream) {
+                status
+                    .tags
+                    .iter()
+                    .flatten()
+                    .find(|t| &t.tag == tag)
+                    .and_then(|t| t.latest())
+                    .cloned()
+            } else {
+                snap.stream(namespace, stream)
+                    .and_then(|s| s.object.status_tag(tag))
+                    .and_then(|t| t.latest())
+                    .cloned()
+            };
+            match item {
+                Some(i) => Outcome::Image {
+                    reference: i.docker_image_reference,
+                    digest: i.image,
+                },
+                None => Outcome::Failed {
+                    reason: Reason::NotFound,
+                    message: format!(
+                        "source tag {stream}:{tag} in namespace {namespace} has no image yet"
+                    ),
+                },
+            }
+        }
+        Source::Image {
+            namespace,
+            stream,
+            digest,
+        } => {
+            let found = if same_stream(namespace, stream) {
+                let mut tmp = is.clone();
+                tmp.status = Some(status.clone());
+                import::find_image(&tmp, digest).cloned()
+            } else {
+                snap.stream(namespace, stream)
+                    .and_then(|s| import::find_image(&s.object, digest).cloned())
+            };
+            match found {
+                Some(i) => Outcome::Image {
+                    reference: pinned_reference(&i.docker_image_reference, digest),
+                    digest: digest.clone(),
+                },
+                None => Outcome::Failed {
+                    reason: Reason::NotFound,
+                    message: format!(
+                        "imagestream {namespace}/{stream} has no image {digest} in its history"
+                    ),
+                },
+            }
+        }
+        Source::Registry { .. } => Outcome::Failed {
+            reason: Reason::InternalError,
+            message: "registry tag imported without the registry".into(),
+        },
+    }
+}
+
+/// A history item's reference pinned to its digest.
+fn pinned_reference(reference: &str, digest: &str) -> String {
+    match crate::reference::ImageRef::parse(reference) {
+        Ok(r) => r.with_digest(digest),
+        Err(_) => reference.to_owned(),
+    }
+}
+
+/// An alias or pin whose status does not hold its target yet.
+fn local_target_differs(snap: &Snapshot, is: &ImageStream, plan: &TagPlan) -> bool {
+    let status = is.status.clone().unwrap_or_default();
+    let target = local_outcome(snap, is, &status, plan);
+    let current = is.status_tag(&plan.tag).and_then(|t| t.latest());
+    match (target, current) {
+        (Outcome::Image { digest, .. }, Some(c)) => {
+            c.image != digest || c.generation < plan.generation
+        }
+        (Outcome::Image { .. }, None) => true,
+        // A missing source is recorded once per generation, not retried every pass.
+        (Outcome::Failed { .. }, _) => import::spec_changed(is, plan),
+    }
+}
+
+/// A stable pseudo-random fraction in [0, 1) for a tag, so scheduled imports
+/// spread out instead of all firing together after a start.
+fn fraction(key: &TagKey, salt: u64) -> f64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    salt.hash(&mut h);
+    (h.finish() % 10_000) as f64 / 10_000.0
+}
+
+/// The first scheduled import of a tag, somewhere in its first interval.
+fn spread(interval: Duration, key: &TagKey) -> Duration {
+    interval.mul_f64(fraction(key, 0))
+}
+
+/// The interval ±10%.
+fn jittered(interval: Duration, key: &TagKey, now: Instant) -> Duration {
+    let salt = now.elapsed().as_nanos() as u64 ^ interval.as_nanos() as u64;
+    interval.mul_f64(0.9 + 0.2 * fraction(key, salt))
+}
+
+fn now_rfc3339() -> String {
+    format!("{:.0}", jiff::Timestamp::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bucket_paces() {
+        let start = Instant::now();
+        let mut b = TokenBucket::new(60);
+        let taken = (0..100).filter(|_| b.take(start)).count();
+        assert_eq!(taken, 60, "a full bucket holds a minute's worth");
+        assert!(!b.take(start));
+        assert!(
+            b.take(start + Duration::from_millis(1001)),
+            "one per second after that"
+        );
+        assert!(!b.take(start + Duration::from_millis(1002)));
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        let key = ("ns".to_owned(), "s".to_owned(), "t".to_owned());
+        let interval = Duration::from_secs(900);
+        for _ in 0..100 {
+            let j = jittered(interval, &key, Instant::now());
+            assert!(
+                j >= Duration::from_secs(810) && j <= Duration::from_secs(990),
+                "{j:?}"
+            );
+        }
+        assert!(spread(interval, &key) < interval);
+    }
+}

@@ -1,0 +1,1142 @@
+//! Registry credentials from a namespace's image pull Secrets.
+//!
+//! Parsing and matching follow the kubelet's `credentialprovider` package
+//! (`DockerConfigEntry` decoding, `BasicDockerKeyring.Add`/`Lookup` and
+//! `URLsMatch`), so an image stream imports with the same credentials a pod
+//! pulling the same image would get. Deliberate differences are noted where
+//! they are made.
+//!
+//! The secrets belong to tenants, so everything here is pure data handling:
+//! no credential helper (`credsStore`, `credHelpers`) is ever run, and nothing
+//! derived from secret data reaches a warning or a `Debug`/`Display` output.
+
+use std::cmp::Reverse;
+use std::fmt;
+
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use k8s_openapi::api::core::v1::Secret;
+use serde_json::{Map, Value};
+
+/// Secret type holding a `~/.docker/config.json` document (`{"auths": {...}}`).
+pub const DOCKER_CONFIG_JSON_TYPE: &str = "kubernetes.io/dockerconfigjson";
+/// Data key of a [`DOCKER_CONFIG_JSON_TYPE`] secret.
+pub const DOCKER_CONFIG_JSON_KEY: &str = ".dockerconfigjson";
+/// Secret type holding a legacy `~/.dockercfg` document (the bare registry map).
+pub const DOCKERCFG_TYPE: &str = "kubernetes.io/dockercfg";
+/// Data key of a [`DOCKERCFG_TYPE`] secret.
+pub const DOCKERCFG_KEY: &str = ".dockercfg";
+/// Annotation that keeps a pull secret out of image imports when set to `"true"`
+/// (as in OpenShift).
+pub const EXCLUDE_SECRET_ANNOTATION: &str = "openshift.io/image.excludeSecret";
+
+/// The host names of Docker Hub. Clients write any of them in their config
+/// files, so a key written with one must serve images named with another.
+const DOCKER_HUB_HOSTS: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+
+/// Decodes the `auth` field. The kubelet accepts it padded or unpadded and, like
+/// Go's decoder, ignores non-zero trailing bits.
+const AUTH_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// A username/password pair for one registry.
+///
+/// `Debug` and `Display` never show the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The registry user name.
+    pub username: String,
+    /// The password or token; never printed.
+    pub password: String,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl fmt::Display for Credential {
+    /// Shows the username only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.username)
+    }
+}
+
+/// Credentials of one namespace, from its pull Secrets, in the kubelet's
+/// matching order.
+///
+/// `Debug` shows registry keys and usernames, never passwords.
+#[derive(Clone, Default)]
+pub struct Keyring {
+    /// Kept sorted most specific first, so a lookup is a filter.
+    entries: Vec<Entry>,
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keyring")
+            .field("entries", &self.entries)
+            .finish()
+    }
+}
+
+impl Keyring {
+    /// Builds the keyring from a namespace's secrets.
+    ///
+    /// Reads every `kubernetes.io/dockerconfigjson` secret
+    /// (`data[".dockerconfigjson"]`, `{"auths": {...}}`) and every
+    /// `kubernetes.io/dockercfg` secret (`data[".dockercfg"]`, the bare map).
+    /// Secrets annotated `openshift.io/image.excludeSecret: "true"` and secrets
+    /// of other types are ignored. A malformed secret is skipped as a whole
+    /// (the kubelet rejects it as a whole too) and reported in the returned
+    /// warnings by name and reason, never by content.
+    pub fn from_secrets<'a>(
+        secrets: impl IntoIterator<Item = &'a Secret>,
+    ) -> (Keyring, Vec<String>) {
+        let mut entries = Vec::new();
+        let mut warnings = Vec::new();
+        for secret in secrets {
+            if is_excluded(secret) {
+                continue;
+            }
+            let parsed = match secret.type_.as_deref() {
+                Some(DOCKER_CONFIG_JSON_TYPE) => {
+                    parse_secret(secret, DOCKER_CONFIG_JSON_KEY, Format::ConfigJson)
+                }
+                Some(DOCKERCFG_TYPE) => parse_secret(secret, DOCKERCFG_KEY, Format::Dockercfg),
+                _ => continue,
+            };
+            match parsed {
+                Ok(found) => entries.extend(found),
+                Err(reason) => {
+                    let name = secret.metadata.name.as_deref().unwrap_or("<unnamed>");
+                    warnings.push(format!("pull secret {name:?} skipped: {reason}"));
+                }
+            }
+        }
+        // Stable, so equally specific keys keep secret order, as the kubelet
+        // keeps the order in which secrets were added for one key.
+        entries.sort_by_key(|entry| entry.key.specificity());
+        (Keyring { entries }, warnings)
+    }
+
+    /// Every credential whose key matches the image's registry and
+    /// repository, best match first.
+    ///
+    /// `registry` is the host with its optional port (`docker.io` for an image
+    /// named without a registry); `repository` is the path without tag or
+    /// digest, normalised as the kubelet sees it (`library/nginx`, not
+    /// `nginx`). A credential stored under several matching keys is returned
+    /// once, at its best position. The importer tries each in turn, then
+    /// anonymous access.
+    pub fn lookup(&self, registry: &str, repository: &str) -> Vec<Credential> {
+        let target = Target::new(registry, repository);
+        let mut found: Vec<Credential> = Vec::new();
+        for entry in &self.entries {
+            if entry.key.matches(&target) && !found.contains(&entry.credential) {
+                found.push(entry.credential.clone());
+            }
+        }
+        found
+    }
+
+    /// Whether no pull secret contributed any credential.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// One credential under one normalised registry key.
+#[derive(Clone)]
+struct Entry {
+    key: RegistryKey,
+    credential: Credential,
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry")
+            .field("registry", &self.key.display)
+            .field("credential", &self.credential)
+            .finish()
+    }
+}
+
+/// Why a secret was skipped. The messages name fields, never values, because
+/// the values are credentials (serde and base64 errors quote input, so they
+/// are never passed through).
+#[derive(Debug, thiserror::Error)]
+enum SecretError {
+    #[error("data key {0:?} is missing or empty")]
+    MissingData(&'static str),
+    #[error("data key {key:?} is not valid JSON (line {line}, column {column})")]
+    InvalidJson {
+        key: &'static str,
+        line: usize,
+        column: usize,
+    },
+    #[error("{0} is not a JSON object")]
+    NotAnObject(&'static str),
+    #[error("field {0:?} of a registry entry is not a string")]
+    NotAString(&'static str),
+    #[error("the \"auth\" field of a registry entry is not valid base64")]
+    BadBase64,
+    #[error("the \"auth\" field of a registry entry does not decode to UTF-8 text")]
+    NotUtf8,
+    #[error("the \"auth\" field of a registry entry does not decode to \"username:password\"")]
+    NoColon,
+}
+
+/// The two document layouts a pull secret may carry.
+#[derive(Clone, Copy)]
+enum Format {
+    /// `{"auths": {registry: entry}}`.
+    ConfigJson,
+    /// `{registry: entry}`.
+    Dockercfg,
+}
+
+fn is_excluded(secret: &Secret) -> bool {
+    secret
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|annotations| annotations.get(EXCLUDE_SECRET_ANNOTATION))
+        .is_some_and(|value| value == "true")
+}
+
+fn parse_secret(
+    secret: &Secret,
+    data_key: &'static str,
+    format: Format,
+) -> Result<Vec<Entry>, SecretError> {
+    let bytes = secret
+        .data
+        .as_ref()
+        .and_then(|data| data.get(data_key))
+        .map(|bytes| bytes.0.as_slice())
+        .filter(|bytes| !bytes.is_empty())
+        .ok_or(SecretError::MissingData(data_key))?;
+    // Parsing to a `Value` first means serde never sees a typed target, so no
+    // error message can quote a credential.
+    let document: Value =
+        serde_json::from_slice(bytes).map_err(|err| SecretError::InvalidJson {
+            key: data_key,
+            line: err.line(),
+            column: err.column(),
+        })?;
+    let registries = match (format, &document) {
+        // Go decodes `null` into an empty config without complaint.
+        (_, Value::Null) => return Ok(Vec::new()),
+        (Format::ConfigJson, Value::Object(root)) => match field(root, "auths") {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Object(auths)) => auths,
+            Some(_) => return Err(SecretError::NotAnObject("\"auths\"")),
+        },
+        (Format::Dockercfg, Value::Object(root)) => root,
+        _ => return Err(SecretError::NotAnObject("the document")),
+    };
+    // Sorted by key so the order within one secret does not depend on
+    // whether serde_json preserves document order in this build.
+    let mut sorted: Vec<(&String, &Value)> = registries.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut entries = Vec::new();
+    for (raw_key, value) in sorted {
+        // Entries are decoded before keys are looked at: the kubelet fails
+        // the whole document on a bad entry even when its key is unusable.
+        let credential = parse_entry(value)?;
+        // An unusable key is dropped alone, as the kubelet's `Add` does.
+        if let (Some(credential), Some(key)) = (credential, RegistryKey::parse(raw_key)) {
+            entries.push(Entry { key, credential });
+        }
+    }
+    Ok(entries)
+}
+
+/// Decodes one registry entry; `None` when it carries no credential at all.
+fn parse_entry(value: &Value) -> Result<Option<Credential>, SecretError> {
+    let object = match value {
+        Value::Null => return Ok(None),
+        Value::Object(object) => object,
+        _ => return Err(SecretError::NotAnObject("a registry entry")),
+    };
+    let auth = string_field(object, "auth")?;
+    let username = string_field(object, "username")?;
+    let password = string_field(object, "password")?;
+    // Unused, but Go rejects a non-string email, so a secret the kubelet
+    // refuses is refused here too.
+    string_field(object, "email")?;
+    // A non-empty `auth` replaces username and password, as in the kubelet.
+    let (username, password) = if auth.is_empty() {
+        (username.to_owned(), password.to_owned())
+    } else {
+        decode_auth(auth)?
+    };
+    if username.is_empty() && password.is_empty() {
+        // Nothing to send; anonymous access is the importer's own fallback.
+        return Ok(None);
+    }
+    Ok(Some(Credential { username, password }))
+}
+
+/// Looks a field up the way Go's `encoding/json` does: exact name first,
+/// then any ASCII-case variant (`Username`, `AUTH`).
+fn field<'v>(object: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
+    object.get(name).or_else(|| {
+        object
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    })
+}
+
+fn string_field<'v>(
+    object: &'v Map<String, Value>,
+    name: &'static str,
+) -> Result<&'v str, SecretError> {
+    match field(object, name) {
+        None | Some(Value::Null) => Ok(""),
+        Some(Value::String(text)) => Ok(text),
+        Some(_) => Err(SecretError::NotAString(name)),
+    }
+}
+
+/// Splits `base64(username:password)` at the first colon, since passwords may
+/// contain colons but usernames may not.
+fn decode_auth(auth: &str) -> Result<(String, String), SecretError> {
+    // Go's base64 decoder skips line breaks, which tools wrapping long values
+    // leave behind.
+    let compact: String = auth.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+    let decoded = AUTH_BASE64
+        .decode(compact.as_bytes())
+        .map_err(|_| SecretError::BadBase64)?;
+    let text = String::from_utf8(decoded).map_err(|_| SecretError::NotUtf8)?;
+    let (username, password) = text.split_once(':').ok_or(SecretError::NoColon)?;
+    Ok((username.to_owned(), password.to_owned()))
+}
+
+/// A normalised `auths` key: host labels (possibly globs), port and path
+/// prefix.
+#[derive(Clone)]
+struct RegistryKey {
+    labels: Vec<Label>,
+    /// Empty when the key names no port; ports compare as text.
+    port: String,
+    /// Empty, or `/`-prefixed without a trailing `/`.
+    path: String,
+    /// `host[:port]path`, for `Debug`.
+    display: String,
+}
+
+impl RegistryKey {
+    /// Normalises a key as the kubelet's `Add` does: the `http(s)://` scheme,
+    /// user info, query and a leading `/v1` or `/v2` segment are dropped. `None`
+    /// for keys without a usable host, which the kubelet skips too.
+    fn parse(raw: &str) -> Option<RegistryKey> {
+        let rest = strip_scheme(raw);
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, after) = rest.split_at(authority_end);
+        let authority = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        let path = &after[..after.find(['?', '#']).unwrap_or(after.len())];
+        // Docker treats `/v1/` and `/v2/` as the registry root
+        // (`https://index.docker.io/v1/`). Unlike the kubelet, a bare `/v1`
+        // without the trailing slash is the root too.
+        let path = ["/v1", "/v2"]
+            .iter()
+            .find_map(|api| {
+                path.strip_prefix(api)
+                    .filter(|tail| tail.is_empty() || tail.starts_with('/'))
+            })
+            .unwrap_or(path);
+        let path = path.trim_end_matches('/');
+
+        let (host, port) = split_host_port(authority);
+        let host = host.to_ascii_lowercase();
+        // Go's URL parser rejects these; the kubelet then ignores the key.
+        if host.is_empty()
+            || !host.chars().all(is_host_char)
+            || !port.chars().all(|c| c.is_ascii_digit())
+        {
+            return None;
+        }
+        let display = if port.is_empty() {
+            format!("{host}{path}")
+        } else {
+            format!("{host}:{port}{path}")
+        };
+        Some(RegistryKey {
+            labels: host.split('.').map(Label::new).collect(),
+            port: port.to_owned(),
+            path: path.to_owned(),
+            display,
+        })
+    }
+
+    /// Sort key, most specific first. The kubelet reverse-sorts key strings,
+    /// which puts `reg.io/team` before `reg.io` for the same host; ordering by
+    /// path length gives the same result there and also ranks across
+    /// different spellings of a host. Among equal paths a literal host comes
+    /// before a glob.
+    fn specificity(&self) -> (Reverse<usize>, usize) {
+        let globs = self
+            .labels
+            .iter()
+            .filter(|label| !matches!(label, Label::Literal(_)))
+            .count();
+        (Reverse(self.path.len()), globs)
+    }
+
+    fn matches(&self, target: &Target) -> bool {
+        if self.port != target.port || !path_has_prefix(&target.path, &self.path) {
+            return false;
+        }
+        if target.port.is_empty() && DOCKER_HUB_HOSTS.contains(&target.host.as_str()) {
+            // Any spelling of Docker Hub is the same registry.
+            DOCKER_HUB_HOSTS.iter().any(|host| self.host_matches(host))
+        } else {
+            self.host_matches(&target.host)
+        }
+    }
+
+    /// Label-by-label glob match: a pattern label never spans a dot, so the
+    /// label counts must be equal.
+    fn host_matches(&self, host: &str) -> bool {
+        let labels: Vec<&str> = host.split('.').collect();
+        labels.len() == self.labels.len()
+            && self
+                .labels
+                .iter()
+                .zip(labels)
+                .all(|(pattern, label)| pattern.matches(label))
+    }
+}
+
+/// Characters Go's URL parser accepts in a host. This is why key globs are
+/// limited to `*` and `[a-z]` classes: `?` and `#` already ended the host,
+/// and `^` or `\` make the whole key unparseable.
+fn is_host_char(c: char) -> bool {
+    !c.is_ascii() || c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:[]<>\"".contains(c)
+}
+
+/// Drops an `http://` or `https://` prefix, whatever its case.
+fn strip_scheme(text: &str) -> &str {
+    for scheme in ["https://", "http://"] {
+        if let Some(prefix) = text.get(..scheme.len())
+            && prefix.eq_ignore_ascii_case(scheme)
+        {
+            return &text[scheme.len()..];
+        }
+    }
+    text
+}
+
+/// Splits `host:port`, `[v6]:port` or a bare host. A host with several colons
+/// and no brackets has no port, as with Go's `net.SplitHostPort` failing.
+fn split_host_port(authority: &str) -> (&str, &str) {
+    if let Some(bracketed) = authority.strip_prefix('[') {
+        if let Some((host, tail)) = bracketed.split_once(']') {
+            return (host, tail.strip_prefix(':').unwrap_or(""));
+        }
+        return (authority, "");
+    }
+    match authority.split_once(':') {
+        Some((host, port)) if !port.contains(':') => (host, port),
+        _ => (authority, ""),
+    }
+}
+
+/// Whether `prefix` is `path` or a parent of it on a `/` boundary. The kubelet
+/// compares raw strings, so its `reg.io/team` also serves `reg.io/teamx`;
+/// that hands one team's credentials to another team's images, so the
+/// boundary is enforced here.
+fn path_has_prefix(path: &str, prefix: &str) -> bool {
+    prefix.is_empty()
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|tail| tail.is_empty() || tail.starts_with('/'))
+}
+
+/// The image side of a lookup.
+struct Target {
+    host: String,
+    port: String,
+    /// Empty, or `/`-prefixed without a trailing `/`.
+    path: String,
+}
+
+impl Target {
+    fn new(registry: &str, repository: &str) -> Target {
+        // Tolerate callers passing `https://reg.io` or `reg.io/prefix`.
+        let registry = strip_scheme(registry);
+        let (authority, registry_path) = registry.split_once('/').unwrap_or((registry, ""));
+        let (host, port) = split_host_port(authority);
+        let mut path = String::new();
+        for segment in [registry_path, repository] {
+            let segment = segment.trim_matches('/');
+            if !segment.is_empty() {
+                path.push('/');
+                path.push_str(segment);
+            }
+        }
+        Target {
+            host: host.to_ascii_lowercase(),
+            port: port.to_owned(),
+            path,
+        }
+    }
+}
+
+/// One host label of a key, compiled once.
+#[derive(Clone)]
+enum Label {
+    Literal(String),
+    Glob(Vec<Token>),
+    /// A malformed pattern, which Go's `filepath.Match` rejects and the
+    /// kubelet then treats as no match.
+    Invalid,
+}
+
+impl Label {
+    fn new(text: &str) -> Label {
+        if !text.contains(['*', '?', '[', '\\']) {
+            return Label::Literal(text.to_owned());
+        }
+        tokenize(text).map_or(Label::Invalid, Label::Glob)
+    }
+
+    fn matches(&self, label: &str) -> bool {
+        match self {
+            Label::Literal(text) => text == label,
+            Label::Glob(tokens) => glob_match(tokens, label),
+            Label::Invalid => false,
+        }
+    }
+}
+
+/// The `filepath.Match` pattern language, minus `/` handling (labels have none).
+#[derive(Clone)]
+enum Token {
+    /// `*`: any run of characters.
+    Star,
+    /// `?`: any one character.
+    Any,
+    Char(char),
+    /// `[...]` or `[^...]` with inclusive ranges.
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
+
+impl Token {
+    /// Whether a single-character token accepts `c`.
+    fn accepts(&self, c: char) -> bool {
+        match self {
+            Token::Star | Token::Any => true,
+            Token::Char(expected) => *expected == c,
+            Token::Class { negated, ranges } => {
+                ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
+            }
+        }
+    }
+}
+
+/// Compiles a pattern; `None` when `filepath.Match` would report a bad pattern.
+fn tokenize(pattern: &str) -> Option<Vec<Token>> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while let Some(&c) = chars.get(i) {
+        i += 1;
+        let token = match c {
+            '*' => Token::Star,
+            '?' => Token::Any,
+            '\\' => {
+                let escaped = *chars.get(i)?;
+                i += 1;
+                Token::Char(escaped)
+            }
+            '[' => {
+                let negated = chars.get(i) == Some(&'^');
+                if negated {
+                    i += 1;
+                }
+                let mut ranges = Vec::new();
+                loop {
+                    // `]` closes the class only after at least one range.
+                    if chars.get(i) == Some(&']') && !ranges.is_empty() {
+                        i += 1;
+                        break;
+                    }
+                    let lo = class_char(&chars, &mut i)?;
+                    let hi = if chars.get(i) == Some(&'-') {
+                        i += 1;
+                        class_char(&chars, &mut i)?
+                    } else {
+                        lo
+                    };
+                    ranges.push((lo, hi));
+                }
+                Token::Class { negated, ranges }
+            }
+            other => Token::Char(other),
+        };
+        tokens.push(token);
+    }
+    Some(tokens)
+}
+
+/// One character of a class range; an unescaped `-` or `]`, or the end of the
+/// pattern, is a bad pattern.
+fn class_char(chars: &[char], i: &mut usize) -> Option<char> {
+    let c = *chars.get(*i)?;
+    *i += 1;
+    match c {
+        '-' | ']' => None,
+        '\\' => {
+            let escaped = *chars.get(*i)?;
+            *i += 1;
+            Some(escaped)
+        }
+        other => Some(other),
+    }
+}
+
+/// Greedy matching with backtracking to the last `*` only, which keeps it
+/// linear-ish in label length whatever pattern a tenant writes (plain
+/// recursion is exponential in the number of stars).
+fn glob_match(tokens: &[Token], text: &str) -> bool {
+    let text: Vec<char> = text.chars().collect();
+    let (mut t, mut c) = (0, 0);
+    let mut last_star: Option<(usize, usize)> = None;
+    while c < text.len() {
+        match tokens.get(t) {
+            Some(Token::Star) => {
+                last_star = Some((t, c));
+                t += 1;
+            }
+            Some(token) if token.accepts(text[c]) => {
+                t += 1;
+                c += 1;
+            }
+            _ => match last_star {
+                Some((star, start)) => {
+                    // Let the last star swallow one more character.
+                    t = star + 1;
+                    c = start + 1;
+                    last_star = Some((star, start + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    tokens[t..].iter().all(|token| matches!(token, Token::Star))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use std::collections::BTreeMap;
+
+    fn b64(text: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(text)
+    }
+
+    fn b64_raw(text: &str) -> String {
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(text)
+    }
+
+    fn secret(name: &str, type_: &str, key: &str, data: &[u8]) -> Secret {
+        Secret {
+            metadata: ObjectMeta {
+                name: Some(name.to_owned()),
+                ..ObjectMeta::default()
+            },
+            type_: Some(type_.to_owned()),
+            data: Some(BTreeMap::from([(
+                key.to_owned(),
+                ByteString(data.to_vec()),
+            )])),
+            ..Secret::default()
+        }
+    }
+
+    /// A `kubernetes.io/dockerconfigjson` secret around a bare registry map.
+    fn cfgjson(name: &str, auths: &str) -> Secret {
+        let doc = format!(r#"{{"auths": {auths}}}"#);
+        secret(
+            name,
+            DOCKER_CONFIG_JSON_TYPE,
+            DOCKER_CONFIG_JSON_KEY,
+            doc.as_bytes(),
+        )
+    }
+
+    fn dockercfg(name: &str, registries: &str) -> Secret {
+        secret(name, DOCKERCFG_TYPE, DOCKERCFG_KEY, registries.as_bytes())
+    }
+
+    /// A registry map giving each key an `auth` of `user:pass`.
+    fn auths(entries: &[(&str, &str, &str)]) -> String {
+        let fields: Vec<String> = entries
+            .iter()
+            .map(|(key, user, pass)| {
+                format!(
+                    r#""{key}": {{"auth": "{}"}}"#,
+                    b64(&format!("{user}:{pass}"))
+                )
+            })
+            .collect();
+        format!("{{{}}}", fields.join(", "))
+    }
+
+    fn one(key: &str) -> Vec<Secret> {
+        vec![cfgjson("s", &auths(&[(key, "u", "p")]))]
+    }
+
+    fn annotated(mut secret: Secret, value: &str) -> Secret {
+        secret.metadata.annotations = Some(BTreeMap::from([(
+            EXCLUDE_SECRET_ANNOTATION.to_owned(),
+            value.to_owned(),
+        )]));
+        secret
+    }
+
+    fn shown(credentials: &[Credential]) -> Vec<String> {
+        credentials
+            .iter()
+            .map(|c| format!("{}:{}", c.username, c.password))
+            .collect()
+    }
+
+    struct Case {
+        name: &'static str,
+        secrets: Vec<Secret>,
+        registry: &'static str,
+        repository: &'static str,
+        want: &'static [&'static str],
+    }
+
+    fn case(
+        name: &'static str,
+        secrets: Vec<Secret>,
+        registry: &'static str,
+        repository: &'static str,
+        want: &'static [&'static str],
+    ) -> Case {
+        Case {
+            name,
+            secrets,
+            registry,
+            repository,
+            want,
+        }
+    }
+
+    #[test]
+    fn lookup_table() {
+        let hub = one;
+        #[rustfmt::skip]
+        let cases = vec![
+            // Hosts and ports.
+            case("exact host", one("reg.io"), "reg.io", "team/app", &["u:p"]),
+            case("other host", one("reg.io"), "other.io", "team/app", &[]),
+            case("subdomain is another host", one("reg.io"), "eu.reg.io", "app", &[]),
+            case("host:port", one("reg.io:5000"), "reg.io:5000", "app", &["u:p"]),
+            case("key port, image none", one("reg.io:5000"), "reg.io", "app", &[]),
+            case("image port, key none", one("reg.io"), "reg.io:5000", "app", &[]),
+            case("port differs", one("reg.io:5000"), "reg.io:5001", "app", &[]),
+            case("ip and port", one("10.0.0.1:5000"), "10.0.0.1:5000", "app", &["u:p"]),
+            case("ipv6 and port", one("[::1]:5000"), "[::1]:5000", "app", &["u:p"]),
+            // Paths.
+            case("path prefix", one("reg.io/team"), "reg.io", "team/app", &["u:p"]),
+            case("path equals repo", one("reg.io/team/app"), "reg.io", "team/app", &["u:p"]),
+            case("path boundary", one("reg.io/team"), "reg.io", "teamx/app", &[]),
+            case("path longer than repo", one("reg.io/team/app/x"), "reg.io", "team/app", &[]),
+            case("path trailing slash", one("reg.io/team/"), "reg.io", "team/app", &["u:p"]),
+            case("path is case sensitive", one("reg.io/Team"), "reg.io", "team/app", &[]),
+            // Globs.
+            case("glob one label", one("*.example.com"), "a.example.com", "app", &["u:p"]),
+            case("glob not two labels", one("*.example.com"), "a.b.example.com", "app", &[]),
+            case("glob not bare domain", one("*.example.com"), "example.com", "app", &[]),
+            case("glob inside label", one("reg-*.example.com"), "reg-eu.example.com", "app", &["u:p"]),
+            case("glob inside label no match", one("reg-*.example.com"), "hub.example.com", "app", &[]),
+            case("? ends the host, as in Go", one("reg?.io"), "reg1.io", "app", &[]),
+            case("glob class", one("reg[0-9].io"), "reg7.io", "app", &["u:p"]),
+            case("glob class no match", one("reg[0-9].io"), "regx.io", "app", &[]),
+            case("^ makes the key unusable", one("reg[^0-9].io"), "regx.io", "app", &[]),
+            case("non-numeric port unusable", one("reg.io:http"), "reg.io:http", "app", &[]),
+            case("glob with port", one("*.example.com:5000"), "a.example.com:5000", "app", &["u:p"]),
+            case("glob with port mismatch", one("*.example.com:5000"), "a.example.com", "app", &[]),
+            case("bad glob never matches", one("reg[.io"), "reg[.io", "app", &[]),
+            // Schemes and API suffixes.
+            case("https and /v1/", one("https://reg.io/v1/"), "reg.io", "app", &["u:p"]),
+            case("http scheme", one("http://reg.io"), "reg.io", "app", &["u:p"]),
+            case("upper-case scheme", one("HTTPS://reg.io/"), "reg.io", "app", &["u:p"]),
+            case("/v2/ then path", one("https://reg.io/v2/team"), "reg.io", "team/app", &["u:p"]),
+            case("/v1 without slash", one("https://reg.io/v1"), "reg.io", "app", &["u:p"]),
+            case("/v1 is only a prefix segment", one("reg.io/v1x"), "reg.io", "app", &[]),
+            case("user info dropped", one("https://me@reg.io"), "reg.io", "app", &["u:p"]),
+            // Docker Hub spellings, both directions.
+            case("legacy key, docker.io image", hub("https://index.docker.io/v1/"), "docker.io", "library/nginx", &["u:p"]),
+            case("docker.io key, index image", hub("docker.io"), "index.docker.io", "library/nginx", &["u:p"]),
+            case("index key, registry-1 image", hub("index.docker.io"), "registry-1.docker.io", "library/nginx", &["u:p"]),
+            case("registry-1 key, docker.io image", hub("registry-1.docker.io"), "docker.io", "library/nginx", &["u:p"]),
+            case("hub key with org", hub("docker.io/myorg"), "index.docker.io", "myorg/app", &["u:p"]),
+            case("hub key other org", hub("docker.io/myorg"), "docker.io", "theirorg/app", &[]),
+            case("hub key, other registry", hub("docker.io"), "quay.io", "library/nginx", &[]),
+            case("hub with port is not hub", hub("docker.io"), "index.docker.io:443", "app", &[]),
+            case("glob over hub spelling", hub("*.docker.io"), "docker.io", "library/nginx", &["u:p"]),
+            // Case.
+            case("upper-case key host", one("REG.Example.COM"), "reg.example.com", "app", &["u:p"]),
+            case("upper-case image host", one("reg.io"), "REG.IO", "app", &["u:p"]),
+            case("upper-case glob", one("*.EXAMPLE.com"), "A.example.COM", "app", &["u:p"]),
+            // Ordering and several secrets.
+            case(
+                "longer path first",
+                vec![cfgjson("s", &auths(&[("reg.io", "host", "p"), ("reg.io/team", "team", "p"), ("reg.io/team/app", "app", "p")]))],
+                "reg.io", "team/app", &["app:p", "team:p", "host:p"],
+            ),
+            case(
+                "literal before glob",
+                vec![cfgjson("s", &auths(&[("*.example.com", "glob", "p"), ("a.example.com", "exact", "p")]))],
+                "a.example.com", "app", &["exact:p", "glob:p"],
+            ),
+            case(
+                "path beats literal host",
+                vec![cfgjson("s", &auths(&[("*.example.com/team", "glob", "p"), ("a.example.com", "exact", "p")]))],
+                "a.example.com", "team/app", &["glob:p", "exact:p"],
+            ),
+            case(
+                "hub org before hub host",
+                vec![cfgjson("s", &auths(&[("https://index.docker.io/v1/", "hub", "p"), ("docker.io/myorg", "org", "p")]))],
+                "docker.io", "myorg/app", &["org:p", "hub:p"],
+            ),
+            case(
+                "secrets in order for one key",
+                vec![
+                    cfgjson("first", &auths(&[("reg.io", "one", "p")])),
+                    dockercfg("second", &auths(&[("reg.io", "two", "p")])),
+                ],
+                "reg.io", "app", &["one:p", "two:p"],
+            ),
+            case(
+                "more specific key in later secret wins",
+                vec![
+                    cfgjson("first", &auths(&[("reg.io", "one", "p")])),
+                    cfgjson("second", &auths(&[("reg.io/team", "two", "p")])),
+                ],
+                "reg.io", "team/app", &["two:p", "one:p"],
+            ),
+            case(
+                "same credential returned once",
+                vec![
+                    cfgjson("first", &auths(&[("reg.io", "u", "p"), ("reg.io/team", "u", "p")])),
+                    cfgjson("second", &auths(&[("https://reg.io/v1/", "u", "p")])),
+                ],
+                "reg.io", "team/app", &["u:p"],
+            ),
+            // Secret formats and entry fields.
+            case("dockercfg bare map", vec![dockercfg("s", &auths(&[("reg.io", "u", "p")]))], "reg.io", "app", &["u:p"]),
+            case(
+                "username and password fields",
+                vec![cfgjson("s", r#"{"reg.io": {"username": "bob", "password": "pw", "email": "b@x"}}"#)],
+                "reg.io", "app", &["bob:pw"],
+            ),
+            case(
+                "auth wins over fields",
+                vec![cfgjson("s", &format!(r#"{{"reg.io": {{"username": "bob", "password": "pw", "auth": "{}"}}}}"#, b64("alice:secret")))],
+                "reg.io", "app", &["alice:secret"],
+            ),
+            case(
+                "empty auth falls back to fields",
+                vec![cfgjson("s", r#"{"reg.io": {"username": "bob", "password": "pw", "auth": ""}}"#)],
+                "reg.io", "app", &["bob:pw"],
+            ),
+            case(
+                "field names in any case",
+                vec![cfgjson("s", r#"{"reg.io": {"Username": "bob", "PASSWORD": "pw"}}"#)],
+                "reg.io", "app", &["bob:pw"],
+            ),
+            case(
+                "padded auth",
+                vec![cfgjson("s", &format!(r#"{{"reg.io": {{"auth": "{}"}}}}"#, b64("user:pw")))],
+                "reg.io", "app", &["user:pw"],
+            ),
+            case(
+                "unpadded auth",
+                vec![cfgjson("s", &format!(r#"{{"reg.io": {{"auth": "{}"}}}}"#, b64_raw("user:pw")))],
+                "reg.io", "app", &["user:pw"],
+            ),
+            case(
+                "wrapped auth",
+                vec![cfgjson("s", &format!(r#"{{"reg.io": {{"auth": "{}\n"}}}}"#, b64("user:pw")))],
+                "reg.io", "app", &["user:pw"],
+            ),
+            case(
+                "colon in password",
+                vec![cfgjson("s", &auths(&[("reg.io", "user", "pa:ss:word")]))],
+                "reg.io", "app", &["user:pa:ss:word"],
+            ),
+            case(
+                "entry without credentials skipped",
+                vec![cfgjson("s", r#"{"reg.io": {"email": "x@y"}, "reg.io/team": null, "reg.io/team/app": {"auth": "Og=="}}"#)],
+                "reg.io", "team/app", &[],
+            ),
+            case(
+                "unusable key skipped, rest kept",
+                vec![cfgjson("s", &auths(&[("https://", "none", "p"), ("bad host", "space", "p"), ("reg.io", "u", "p")]))],
+                "reg.io", "app", &["u:p"],
+            ),
+            case(
+                "excluded secret ignored",
+                vec![annotated(cfgjson("s", &auths(&[("reg.io", "u", "p")])), "true")],
+                "reg.io", "app", &[],
+            ),
+            case(
+                "exclude annotation not true",
+                vec![annotated(cfgjson("s", &auths(&[("reg.io", "u", "p")])), "false")],
+                "reg.io", "app", &["u:p"],
+            ),
+            case(
+                "other secret types ignored",
+                vec![
+                    secret("opaque", "Opaque", DOCKER_CONFIG_JSON_KEY, format!(r#"{{"auths": {}}}"#, auths(&[("reg.io", "u", "p")])).as_bytes()),
+                    secret("untyped", "", DOCKER_CONFIG_JSON_KEY, format!(r#"{{"auths": {}}}"#, auths(&[("reg.io", "u", "p")])).as_bytes()),
+                ],
+                "reg.io", "app", &[],
+            ),
+            case(
+                "config.json under the dockercfg type is a map with key auths",
+                vec![dockercfg("s", &format!(r#"{{"auths": {}}}"#, auths(&[("reg.io", "u", "p")])))],
+                "reg.io", "app", &[],
+            ),
+            case("empty keyring", vec![], "reg.io", "app", &[]),
+            case("registry given with scheme", one("reg.io/team"), "https://reg.io", "/team/app/", &["u:p"]),
+        ];
+        assert!(cases.len() >= 30);
+        for case in cases {
+            let (keyring, warnings) = Keyring::from_secrets(&case.secrets);
+            assert!(
+                warnings.is_empty(),
+                "{}: unexpected warnings {warnings:?}",
+                case.name
+            );
+            let got = shown(&keyring.lookup(case.registry, case.repository));
+            assert_eq!(got, case.want, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn malformed_secrets_are_skipped_with_a_warning() {
+        const SECRET: &str = "TopSecret-42";
+        let secret_auth = b64(&format!("user:{SECRET}"));
+        #[rustfmt::skip]
+        let cases: Vec<(&str, Secret, &str)> = vec![
+            (
+                "invalid json",
+                secret("bad", DOCKER_CONFIG_JSON_TYPE, DOCKER_CONFIG_JSON_KEY, format!(r#"{{"auths": {{"reg.io": {{"password": "{SECRET}"#).as_bytes()),
+                "not valid JSON",
+            ),
+            (
+                "auths not an object",
+                secret("bad", DOCKER_CONFIG_JSON_TYPE, DOCKER_CONFIG_JSON_KEY, format!(r#"{{"auths": "{SECRET}"}}"#).as_bytes()),
+                "\"auths\" is not a JSON object",
+            ),
+            (
+                "document not an object",
+                dockercfg("bad", &format!(r#"["{SECRET}"]"#)),
+                "the document is not a JSON object",
+            ),
+            (
+                "entry not an object",
+                cfgjson("bad", &format!(r#"{{"reg.io": "{SECRET}"}}"#)),
+                "a registry entry is not a JSON object",
+            ),
+            (
+                "password not a string",
+                cfgjson("bad", &format!(r#"{{"reg.io": {{"username": "u", "password": ["{SECRET}"]}}}}"#)),
+                "field \"password\" of a registry entry is not a string",
+            ),
+            (
+                "bad base64",
+                cfgjson("bad", &format!(r#"{{"reg.io": {{"auth": "{secret_auth}!!"}}, "ok.io": {{"auth": "{secret_auth}"}}}}"#)),
+                "not valid base64",
+            ),
+            (
+                "auth without colon",
+                cfgjson("bad", &format!(r#"{{"reg.io": {{"auth": "{}"}}}}"#, b64(SECRET))),
+                "does not decode to \"username:password\"",
+            ),
+            (
+                "auth not utf-8",
+                cfgjson("bad", &format!(r#"{{"reg.io": {{"auth": "{}"}}}}"#, base64::engine::general_purpose::STANDARD.encode([0xff, b':', 0xfe]))),
+                "UTF-8",
+            ),
+            (
+                "missing data key",
+                secret("bad", DOCKER_CONFIG_JSON_TYPE, DOCKERCFG_KEY, b"{}"),
+                "data key \".dockerconfigjson\" is missing or empty",
+            ),
+            (
+                "empty data",
+                secret("bad", DOCKERCFG_TYPE, DOCKERCFG_KEY, b""),
+                "data key \".dockercfg\" is missing or empty",
+            ),
+        ];
+        for (name, bad, reason) in cases {
+            let good = cfgjson("good", &auths(&[("reg.io", "u", "p")]));
+            let (keyring, warnings) = Keyring::from_secrets([&bad, &good]);
+            assert_eq!(warnings.len(), 1, "{name}: {warnings:?}");
+            let warning = &warnings[0];
+            assert!(
+                warning.starts_with("pull secret \"bad\" skipped: "),
+                "{name}: {warning}"
+            );
+            assert!(warning.contains(reason), "{name}: {warning}");
+            assert!(!warning.contains(SECRET), "{name}: {warning}");
+            assert!(!warning.contains(&secret_auth), "{name}: {warning}");
+            // The whole bad secret is dropped; the good one still serves.
+            assert_eq!(shown(&keyring.lookup("reg.io", "app")), ["u:p"], "{name}");
+            assert!(keyring.lookup("ok.io", "app").is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn null_documents_are_empty_not_malformed() {
+        let secrets = [
+            secret(
+                "a",
+                DOCKER_CONFIG_JSON_TYPE,
+                DOCKER_CONFIG_JSON_KEY,
+                b"null",
+            ),
+            secret("b", DOCKER_CONFIG_JSON_TYPE, DOCKER_CONFIG_JSON_KEY, b"{}"),
+            secret(
+                "c",
+                DOCKER_CONFIG_JSON_TYPE,
+                DOCKER_CONFIG_JSON_KEY,
+                br#"{"auths": null}"#,
+            ),
+            secret("d", DOCKERCFG_TYPE, DOCKERCFG_KEY, b"{}"),
+        ];
+        let (keyring, warnings) = Keyring::from_secrets(&secrets);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(keyring.is_empty());
+    }
+
+    #[test]
+    fn is_empty_and_default() {
+        assert!(Keyring::default().is_empty());
+        assert!(
+            Keyring::default()
+                .lookup("docker.io", "library/nginx")
+                .is_empty()
+        );
+        let (keyring, _) = Keyring::from_secrets(&one("reg.io"));
+        assert!(!keyring.is_empty());
+        let excluded = [annotated(
+            cfgjson("s", &auths(&[("reg.io", "u", "p")])),
+            "true",
+        )];
+        assert!(Keyring::from_secrets(&excluded).0.is_empty());
+    }
+
+    #[test]
+    fn secret_from_yaml_manifest() {
+        let config = format!(
+            r#"{{"auths": {}}}"#,
+            auths(&[("quay.io/team", "robot", "tok")])
+        );
+        let yaml = format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: quay\n  namespace: ns\ntype: {DOCKER_CONFIG_JSON_TYPE}\ndata:\n  {DOCKER_CONFIG_JSON_KEY}: {}\n",
+            b64(&config)
+        );
+        let secret: Secret = serde_saphyr::from_str(&yaml).expect("manifest parses");
+        let (keyring, warnings) = Keyring::from_secrets([&secret]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(shown(&keyring.lookup("quay.io", "team/app")), ["robot:tok"]);
+        assert!(keyring.lookup("quay.io", "other/app").is_empty());
+    }
+
+    #[test]
+    fn debug_and_display_redact_passwords() {
+        const PASSWORD: &str = "hunter2-Sup3rS3cret";
+        let credential = Credential {
+            username: "alice".to_owned(),
+            password: PASSWORD.to_owned(),
+        };
+        let debug = format!("{credential:?}");
+        assert!(
+            debug.contains("alice") && !debug.contains(PASSWORD),
+            "{debug}"
+        );
+        let display = format!("{credential}");
+        assert!(!display.contains(PASSWORD), "{display}");
+        assert!(!format!("{credential:#?}").contains(PASSWORD));
+
+        let secrets = [
+            cfgjson("a", &auths(&[("reg.io/team", "alice", PASSWORD)])),
+            dockercfg(
+                "b",
+                &format!(r#"{{"*.example.com": {{"username": "bob", "password": "{PASSWORD}"}}}}"#),
+            ),
+        ];
+        let (keyring, warnings) = Keyring::from_secrets(&secrets);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        for debug in [format!("{keyring:?}"), format!("{keyring:#?}")] {
+            assert!(!debug.contains(PASSWORD), "{debug}");
+            assert!(
+                !debug.contains(&b64(&format!("alice:{PASSWORD}"))),
+                "{debug}"
+            );
+            assert!(
+                debug.contains("reg.io/team") && debug.contains("bob"),
+                "{debug}"
+            );
+        }
+    }
+
+    #[test]
+    fn glob_matching() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("*", "", true),
+            ("*", "abc", true),
+            ("a*", "abc", true),
+            ("*c", "abc", true),
+            ("a*c", "ac", true),
+            ("a*b*c", "aXbYbZc", true),
+            ("a*b*c", "aXbYbZ", false),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("[a-c]x", "bx", true),
+            ("[^a-c]x", "bx", false),
+            ("[\\]]", "]", true),
+            ("\\*", "*", true),
+            ("\\*", "a", false),
+        ];
+        for &(pattern, text, want) in cases {
+            let tokens = tokenize(pattern).expect("valid pattern");
+            assert_eq!(glob_match(&tokens, text), want, "{pattern} vs {text}");
+        }
+        for bad in ["[", "[]", "[a-]", "a\\", "[a"] {
+            assert!(tokenize(bad).is_none(), "{bad}");
+        }
+        // Many stars against a long label must finish promptly.
+        let tokens = tokenize(&"*a".repeat(30)).expect("valid pattern");
+        assert!(!glob_match(&tokens, &"a".repeat(29)));
+    }
+}
