@@ -2,7 +2,7 @@ CARGO ?= cargo
 BIN := target/debug/imagestream-webhook
 STREAMS ?= manifests/examples
 
-.PHONY: build run test certs crd clean-certs
+.PHONY: build run test certs crd clean-certs deploy undeploy
 
 build:
 	$(CARGO) build --bin imagestream-webhook
@@ -16,7 +16,7 @@ certs: certs/tls.crt
 
 ## Serve the webhook on https://127.0.0.1:8443 over the example streams; admin on http://127.0.0.1:9090.
 run: build certs/tls.crt
-	$(BIN) serve --streams-dir $(STREAMS) --listen 127.0.0.1:8443 --admin-listen 127.0.0.1:9090 \
+	$(BIN) serve --streams-dir $(STREAMS) --no-import --listen 127.0.0.1:8443 --admin-listen 127.0.0.1:9090 \
 		--tls-cert certs/tls.crt --tls-key certs/tls.key
 
 ## Formatting, lints and every test.
@@ -34,3 +34,12 @@ crd:
 
 clean-certs:
 	rm -f certs/ca.crt certs/tls.crt certs/tls.key
+
+## Install on the current kubectl context, with certificates from `certs` (no cert-manager needed).
+deploy:
+	$(CARGO) build --release --bin imagestream-webhook
+	bash hack/deploy.sh
+
+## Remove the webhook configurations first, then everything else (the CRD stays unless PURGE=1).
+undeploy:
+	bash hack/undeploy.sh

@@ -35,6 +35,8 @@ pub mod server;
 pub mod snapshot;
 pub mod store;
 pub mod tls;
+pub mod trigger;
+pub mod triggers;
 pub mod webhook;
 pub mod wire;
 pub mod workload;

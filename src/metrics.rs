@@ -35,6 +35,14 @@ pub struct ImportLabels {
     pub reason: &'static str,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct TriggerLabels {
+    /// `fired` or `failed`.
+    pub result: &'static str,
+    /// Empty when fired; `InvalidTrigger`, `TriggerForbidden` or `ApiError`.
+    pub reason: &'static str,
+}
+
 /// Registry request latency buckets, 5 ms to 10 s.
 const REGISTRY_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
@@ -59,6 +67,7 @@ pub struct Metrics {
     pub registry_latency: Histogram,
     pub import_backlog: Gauge,
     pub leader: Gauge,
+    pub triggers: Family<TriggerLabels, Counter>,
 }
 
 impl Metrics {
@@ -138,7 +147,14 @@ impl Metrics {
             "1 while this replica holds the importer lease (always 1 in directory mode)",
             leader.clone(),
         );
+        let triggers = Family::<TriggerLabels, Counter>::default();
+        registry.register(
+            "triggers",
+            "Image-change triggers fired (workloads patched) and failed, by reason",
+            triggers.clone(),
+        );
         Metrics {
+            triggers,
             imports,
             registry_latency,
             import_backlog,

@@ -56,6 +56,11 @@ impl Store {
         self.version.send_modify(|v| *v += 1);
     }
 
+    /// A first snapshot has been published.
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
     /// Ready to serve admission: synced once, and not shutting down.
     pub fn is_ready(&self) -> bool {
         self.synced.load(Ordering::Acquire) && !self.shutting_down.load(Ordering::Acquire)

@@ -5,6 +5,7 @@ mod cluster;
 mod common;
 mod fakeapi;
 mod leader;
+mod manifests;
 mod review;
 mod sar;
 mod serving;
