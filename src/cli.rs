@@ -156,6 +156,9 @@ pub struct ServeArgs {
     /// Do not run the importer in this process.
     #[arg(long)]
     pub no_import: bool,
+    /// Do not run image-change triggers in this process (cluster mode).
+    #[arg(long)]
+    pub no_triggers: bool,
     /// After SIGTERM, keep serving this long with readiness false before closing listeners.
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     pub shutdown_delay_seconds: u64,

@@ -103,9 +103,16 @@ impl TriggerController {
         loop {
             if std::mem::take(&mut dirty) && *leader.borrow() && self.store.is_synced() {
                 let snap = self.store.load_full();
-                let all: Vec<Arc<DynamicObject>> = workloads.values().cloned().collect();
-                for obj in all {
-                    self.reconcile(&snap, &obj, &mut reported).await;
+                let all: Vec<(Key, Arc<DynamicObject>)> = workloads
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                for (key, obj) in all {
+                    // The patched object replaces the cached one at once, so the next pass
+                    // does not patch again from a view the watch has not refreshed yet.
+                    if let Some(patched) = self.reconcile(&snap, &obj, &mut reported).await {
+                        workloads.insert(key, with_types(key_kind(&obj), patched));
+                    }
                 }
                 last_pass = Instant::now();
             }
@@ -127,13 +134,14 @@ impl TriggerController {
         }
     }
 
+    /// Acts on one workload; returns the object as patched, when it was.
     async fn reconcile(
         &self,
         snap: &Snapshot,
         obj: &DynamicObject,
         reported: &mut HashMap<Key, String>,
-    ) {
-        let Some(kind) = kind_of(obj) else { return };
+    ) -> Option<DynamicObject> {
+        let kind = kind_of(obj)?;
         let ns = obj.metadata.namespace.clone().unwrap_or_default();
         let name = obj.metadata.name.clone().unwrap_or_default();
         let key = (kind, ns.clone(), name.clone());
@@ -141,6 +149,7 @@ impl TriggerController {
         match plan {
             Plan::Nothing => {
                 reported.remove(&key);
+                None
             }
             Plan::Problem(reason, message) => {
                 self.count("failed", reason);
@@ -149,6 +158,7 @@ impl TriggerController {
                     self.event(obj, kind, reason, &message).await;
                     reported.insert(key, message);
                 }
+                None
             }
             Plan::Patch(changes, problems) => {
                 for (reason, message) in problems {
@@ -159,8 +169,10 @@ impl TriggerController {
                         reported.insert(key.clone(), message);
                     }
                 }
-                if !changes.is_empty() {
-                    self.patch(snap, kind, obj, changes).await;
+                if changes.is_empty() {
+                    None
+                } else {
+                    self.patch(snap, kind, obj, changes).await
                 }
             }
         }
@@ -231,7 +243,7 @@ impl TriggerController {
         kind: Kind,
         obj: &DynamicObject,
         mut changes: Vec<Change>,
-    ) {
+    ) -> Option<DynamicObject> {
         let ns = obj.metadata.namespace.clone().unwrap_or_default();
         let name = obj.metadata.name.clone().unwrap_or_default();
         let api: Api<DynamicObject> =
@@ -251,18 +263,18 @@ impl TriggerController {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot build the trigger patch");
-                    return;
+                    return None;
                 }
             };
             match api
                 .patch(&name, &PatchParams::default(), &Patch::Json::<()>(patch))
                 .await
             {
-                Ok(_) => {
+                Ok(patched) => {
                     self.count("fired", "");
                     tracing::info!(kind = kind.as_str(), %ns, %name, fields = changes.len(), "trigger fired");
                     self.audit(kind, &ns, &name, &changes, started.elapsed());
-                    return;
+                    return Some(patched);
                 }
                 Err(kube::Error::Api(s))
                     if (s.code == 409 || s.code == 422) && attempt < PATCH_ATTEMPTS =>
@@ -273,21 +285,22 @@ impl TriggerController {
                         Err(e) => {
                             tracing::warn!(%ns, %name, error = %e, "cannot re-read after a trigger conflict");
                             self.count("failed", "ApiError");
-                            return;
+                            return None;
                         }
                     };
                     match self.plan(snap, kind, &fresh).await {
                         Plan::Patch(c, _) if !c.is_empty() => changes = c,
-                        _ => return,
+                        _ => return Some(fresh),
                     }
                 }
                 Err(e) => {
                     tracing::warn!(kind = kind.as_str(), %ns, %name, error = %e, "trigger patch failed; retried on the next pass");
                     self.count("failed", "ApiError");
-                    return;
+                    return None;
                 }
             }
         }
+        None
     }
 
     async fn event(&self, obj: &DynamicObject, kind: Kind, reason: &str, message: &str) {
@@ -409,6 +422,21 @@ fn service_account(kind: Kind, data: &Value) -> String {
         .to_owned()
 }
 
+/// Watch events carry no apiVersion/kind on a DynamicObject; the watch knows them.
+fn with_types(kind: Kind, mut o: DynamicObject) -> Arc<DynamicObject> {
+    if o.types.is_none() {
+        o.types = Some(kube::api::TypeMeta {
+            api_version: kind.api_version().to_owned(),
+            kind: kind.as_str().to_owned(),
+        });
+    }
+    Arc::new(o)
+}
+
+fn key_kind(obj: &DynamicObject) -> Kind {
+    kind_of(obj).unwrap_or(Kind::Deployment)
+}
+
 fn apply(
     (kind, event): (Kind, Result<WatchEvent<DynamicObject>, watcher::Error>),
     workloads: &mut HashMap<Key, Arc<DynamicObject>>,
@@ -427,15 +455,7 @@ fn apply(
             .as_ref()
             .is_some_and(|a| a.contains_key(TRIGGERS_ANNOTATION))
     };
-    let with_types = |mut o: DynamicObject| {
-        if o.types.is_none() {
-            o.types = Some(kube::api::TypeMeta {
-                api_version: kind.api_version().to_owned(),
-                kind: kind.as_str().to_owned(),
-            });
-        }
-        Arc::new(o)
-    };
+    let with_types = |o: DynamicObject| with_types(kind, o);
     match event {
         Err(e) => {
             tracing::warn!(kind = kind.as_str(), error = %e, "workload watch failed; re-listing with backoff")

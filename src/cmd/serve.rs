@@ -20,6 +20,7 @@ use crate::registry::{Registries, RegistryConfig};
 use crate::sar::{SarChecker, SarConfig};
 use crate::snapshot::Snapshot;
 use crate::store::Store;
+use crate::triggers::TriggerController;
 use crate::webhook::Webhook;
 use crate::{admin, cluster, server, tls, webhook};
 use tokio::sync::watch;
@@ -36,6 +37,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
         body_timeout_seconds,
         audit_log,
         no_import,
+        no_triggers,
         shutdown_delay_seconds,
     } = args;
     let config = Arc::new(Config::load(global.config.as_deref()).map_err(|e| e.to_string())?);
@@ -44,6 +46,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
     let shutdown = CancellationToken::new();
 
     let (leader_tx, leader_rx) = watch::channel(false);
+    let mut cluster_client = None;
     let (authority, backend) = match global.streams_dir.clone() {
         Some(dir) => {
             start_directory(dir, dir_poll_ms, &store, &metrics, &shutdown)?;
@@ -59,6 +62,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             start_cluster_watch(client.clone(), &store, &metrics, &shutdown);
+            cluster_client = Some(client.clone());
             if !no_import {
                 tokio::spawn(leader::run(
                     client.clone(),
@@ -87,7 +91,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
     });
     if !no_import {
         let importer = Arc::new(start_importer(global, &config, &store, &metrics, backend)?);
-        tokio::spawn(importer.run(leader_rx, shutdown.clone()));
+        tokio::spawn(importer.run(leader_rx.clone(), shutdown.clone()));
     }
 
     let certs = tls::CertReloader::load(&tls_cert, &tls_key).map_err(|e| e.to_string())?;
@@ -107,6 +111,16 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
         same_namespace: config.same_namespace_access,
         checks: Some(metrics.access_checks.clone()),
     };
+    if let (Some(client), false) = (&cluster_client, no_triggers) {
+        let controller = Arc::new(TriggerController {
+            client: client.clone(),
+            store: store.clone(),
+            access: access.clone(),
+            audit: Some(audit.clone()),
+            metrics: Some(metrics.clone()),
+        });
+        tokio::spawn(controller.run(leader_rx.clone(), shutdown.clone()));
+    }
     let hook = Arc::new(Webhook {
         admission: Admission {
             store: store.clone(),
