@@ -64,6 +64,8 @@ pub struct ImportConfig {
     pub search_registries: Vec<String>,
     pub allowed_registries: Vec<String>,
     pub history_limit: usize,
+    /// Registry requests in flight at once, over every registry.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for ImportConfig {
@@ -74,6 +76,7 @@ impl Default for ImportConfig {
             search_registries: vec!["docker.io".to_owned()],
             allowed_registries: Vec::new(),
             history_limit: 10,
+            max_concurrent_requests: 8,
         }
     }
 }
@@ -135,6 +138,9 @@ impl Config {
             return Err(
                 "accessCheck.timeoutSeconds must be 1 to 4 (the webhook itself has 5)".into(),
             );
+        }
+        if self.import.max_concurrent_requests == 0 {
+            return Err("import.maxConcurrentRequests must be at least 1".into());
         }
         if self.import.max_scheduled_imports_per_minute == 0 {
             return Err("import.maxScheduledImportsPerMinute must be at least 1".into());

@@ -165,6 +165,7 @@ impl Ctx {
         store.publish(snap);
         let mut registry = RegistryConfig {
             search_registries: self.config.import.search_registries.clone(),
+            max_concurrent: self.config.import.max_concurrent_requests,
             ..RegistryConfig::default()
         };
         if let Some(ca) = &self.registry_ca {

@@ -277,6 +277,7 @@ fn start_importer(
 ) -> Result<Importer, String> {
     let mut registry = RegistryConfig {
         search_registries: config.import.search_registries.clone(),
+        max_concurrent: config.import.max_concurrent_requests,
         ..RegistryConfig::default()
     };
     if let Some(ca) = &global.registry_ca {

@@ -500,3 +500,100 @@ async fn rate_limits_are_honoured() {
     assert!(message.contains("429"), "{message}");
     assert!(message.contains("for 7s"), "Retry-After is read: {message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_image_in_cluster_mode_creates_the_stream_and_applies_status() {
+    use crate::fakeapi::{FakeApi, STREAMS};
+    let reg = Registry::start_anonymous();
+    let d1 = reg.push("team/app", "1", "one");
+    let api = FakeApi::start().await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = api.kubeconfig(tmp.path());
+    let from = format!("{}/team/app:1", reg.host);
+    let (kc, f) = (kubeconfig.clone(), from.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args([
+                "import-image",
+                "app:1",
+                "--from",
+                &f,
+                "--insecure",
+                "--confirm",
+                "-n",
+                "team",
+                "--kubeconfig",
+            ])
+            .arg(&kc)
+            .output()
+            .expect("run")
+    })
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&d1), "{}", text(&out.stdout));
+    let stored = api.get(STREAMS, "team", "app").expect("created");
+    assert_eq!(stored["spec"]["tags"][0]["from"]["name"], from);
+    assert_eq!(stored["status"]["tags"][0]["items"][0]["image"], d1);
+    let requests = api.requests();
+    assert!(requests.iter().any(|r| r.method == "POST"
+        && r.path == "/apis/image.openshift.io/v1/namespaces/team/imagestreams"));
+    let status_writes: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path.ends_with("/app/status"))
+        .collect();
+    assert_eq!(status_writes.len(), 1);
+    assert!(
+        status_writes[0]
+            .query
+            .contains("fieldManager=imagestream-webhook"),
+        "{}",
+        status_writes[0].query
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.method == "GET" && r.path == "/api/v1/namespaces/team/secrets"),
+        "pull secrets read from the API"
+    );
+
+    // The CLI refuses to create without --confirm, and describe reads the cluster.
+    let kc = kubeconfig.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args([
+                "import-image",
+                "other:1",
+                "--from",
+                "quay.io/x/y:1",
+                "-n",
+                "team",
+                "--kubeconfig",
+            ])
+            .arg(&kc)
+            .output()
+            .expect("run")
+    })
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("pass --confirm"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["describe", "app", "-n", "team", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .output()
+            .expect("run")
+    })
+    .await
+    .expect("join");
+    assert!(
+        text(&out.stdout).contains(&format!("* {}/team/app@{d1}", reg.host)),
+        "{}",
+        text(&out.stdout)
+    );
+}
