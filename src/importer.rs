@@ -48,6 +48,8 @@ type TagKey = (String, String, String);
 struct Handled {
     generation: i64,
     source: Source,
+    /// What the import produced: the digest, or the failure message.
+    result: String,
 }
 
 #[derive(Debug)]
@@ -203,7 +205,13 @@ impl Importer {
                             .status_tag(&tag)
                             .and_then(|l| l.condition(crate::imagestream::CONDITION_IMPORT_SUCCESS))
                             .and_then(|c| c.message.clone());
-                        if recorded.as_deref() != Some(why.as_str()) {
+                        let key = (
+                            entry.namespace.to_string(),
+                            entry.name.to_string(),
+                            tag.clone(),
+                        );
+                        let reported = state.handled.get(&key).is_some_and(|h| h.result == why);
+                        if recorded.as_deref() != Some(why.as_str()) && !reported {
                             work.invalid.push((tag, why));
                         }
                         continue;
@@ -220,8 +228,15 @@ impl Importer {
                     .is_none_or(|h| h.generation < plan.generation || h.source != plan.source);
                 let local = !matches!(plan.source, Source::Registry { .. });
                 if local {
-                    // Aliases and pins follow other tags: level-driven, no registry, checked every pass.
-                    if local_target_differs(snap, is, &plan) {
+                    // Aliases and pins follow other tags: level-driven, no registry, checked every
+                    // pass; the memo stops a write that has not come back yet from being redone.
+                    let target = local_target(snap, is, &plan);
+                    let done = handled.as_ref().is_some_and(|h| {
+                        h.generation >= plan.generation
+                            && h.source == plan.source
+                            && Some(&h.result) == target.as_ref()
+                    });
+                    if !done && local_target_differs(snap, is, &plan) {
                         work.tags.push(plan);
                     }
                     continue;
@@ -328,11 +343,13 @@ impl Importer {
         let registry_results: Vec<(String, Outcome)> =
             futures::future::join_all(registry_imports).await;
         let mut results: HashMap<String, Outcome> = registry_results.into_iter().collect();
+        let mut produced: HashMap<String, String> = HashMap::new();
         for plan in ordered {
             let outcome = match results.remove(&plan.tag) {
                 Some(o) => o,
                 None => local_outcome(snap, is, &status, plan),
             };
+            produced.insert(plan.tag.clone(), outcome_key(&outcome));
             self.count(&outcome);
             if let Outcome::Failed { reason, message } = &outcome {
                 tracing::info!(namespace = %ns, name = %name, tag = %plan.tag, %reason, %message, "import failed");
@@ -376,6 +393,21 @@ impl Importer {
                     Handled {
                         generation: plan.generation,
                         source: plan.source.clone(),
+                        result: produced.remove(&plan.tag).unwrap_or_default(),
+                    },
+                );
+            }
+            for (tag, why) in invalid {
+                state.handled.insert(
+                    (ns.to_owned(), name.to_owned(), tag.clone()),
+                    Handled {
+                        generation: 0,
+                        source: Source::Registry {
+                            image: String::new(),
+                            insecure: false,
+                            pinned: false,
+                        },
+                        result: why.clone(),
                     },
                 );
             }
@@ -577,6 +609,20 @@ fn pinned_reference(reference: &str, digest: &str) -> String {
         Ok(r) => r.with_digest(digest),
         Err(_) => reference.to_owned(),
     }
+}
+
+/// The digest (or failure) an outcome leaves, for the memo.
+fn outcome_key(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Image { digest, .. } => digest.clone(),
+        Outcome::Failed { message, .. } => message.clone(),
+    }
+}
+
+/// The digest an alias or pin should hold now, when its source has one.
+fn local_target(snap: &Snapshot, is: &ImageStream, plan: &TagPlan) -> Option<String> {
+    let status = is.status.clone().unwrap_or_default();
+    Some(outcome_key(&local_outcome(snap, is, &status, plan)))
 }
 
 /// An alias or pin whose status does not hold its target yet.
