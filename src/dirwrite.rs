@@ -56,10 +56,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// The API group whose `ImageStream`s are streams (any version, as
-/// `manifest` reads them).
-const STREAM_GROUP: &str = "image.openshift.io";
-const STREAM_KIND: &str = "ImageStream";
+use crate::manifest::DocHead;
+
 /// Kubernetes' namespace for an object that names none.
 const DEFAULT_NAMESPACE: &str = "default";
 /// What errors name as the file when editing text in memory.
@@ -479,54 +477,11 @@ fn line_ending(text: &str) -> &'static str {
     if text.contains("\r\n") { "\r\n" } else { "\n" }
 }
 
-/// Just enough of an object to tell which one it is. Typed string fields keep
-/// a name such as `1.10` as written.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Head {
-    #[serde(default)]
-    api_version: Option<String>,
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(default)]
-    metadata: Option<HeadMeta>,
-}
-
-#[derive(Deserialize)]
-struct HeadMeta {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    namespace: Option<String>,
-}
-
 /// The items of a `List` document.
 #[derive(Deserialize)]
 struct ListHead {
     #[serde(default)]
-    items: Option<Vec<Head>>,
-}
-
-impl Head {
-    /// `namespace` is already defaulted.
-    fn is_stream(&self, namespace: &str, name: &str) -> bool {
-        let group = self
-            .api_version
-            .as_deref()
-            .and_then(|v| v.rsplit_once('/'))
-            .map_or("", |(g, _)| g);
-        let Some(meta) = &self.metadata else {
-            return false;
-        };
-        group == STREAM_GROUP
-            && self.kind.as_deref() == Some(STREAM_KIND)
-            && meta.name.as_deref() == Some(name)
-            && effective_namespace(meta.namespace.as_deref().unwrap_or_default()) == namespace
-    }
-
-    fn is_list(&self) -> bool {
-        self.kind.as_deref() == Some("List")
-    }
+    items: Option<Vec<DocHead>>,
 }
 
 /// Where a stream turned up among a file's documents.
@@ -544,7 +499,7 @@ fn scan(text: &str, docs: &[Doc<'_>], namespace: &str, name: &str) -> Scan {
     let mut out = Scan::default();
     for (i, doc) in docs.iter().enumerate() {
         let src = &text[doc.parse_from..doc.end];
-        match serde_saphyr::from_str::<Head>(src) {
+        match serde_saphyr::from_str::<DocHead>(src) {
             Ok(head) if head.is_list() => {
                 let items = serde_saphyr::from_str::<ListHead>(src)
                     .ok()
@@ -821,7 +776,7 @@ impl Check<'_> {
             // value JSON cannot hold, such as `.nan`): the fields cannot be
             // compared, so check at least that the document still parses as
             // the same stream.
-            return match serde_saphyr::from_str::<Head>(new) {
+            return match serde_saphyr::from_str::<DocHead>(new) {
                 Ok(head) if head.is_stream(self.namespace, self.name) => Ok(()),
                 Ok(_) => Err(self.fail("the edit would change which object it is")),
                 Err(e) => Err(self.fail(&format!("the edited document would not parse ({e})"))),
@@ -982,7 +937,7 @@ fn locate_json(
                 trail.pop();
             }
         }
-    } else if Head::deserialize(value).is_ok_and(|h| h.is_stream(namespace, name)) {
+    } else if DocHead::deserialize(value).is_ok_and(|h| h.is_stream(namespace, name)) {
         hits.push(trail.clone());
     }
 }

@@ -129,8 +129,8 @@ pub fn parse_file(text: &str, json: bool) -> Result<Vec<Manifest>, String> {
     let mut out = Vec::new();
     for doc in split_yaml_documents(text) {
         let at = |e: String| format!("document at line {}: {e}", doc.line);
-        let head: Head = serde_saphyr::from_str(doc.text).map_err(|e| at(e.to_string()))?;
-        if head.kind.as_deref() == Some("List") {
+        let head: DocHead = serde_saphyr::from_str(doc.text).map_err(|e| at(e.to_string()))?;
+        if head.is_list() {
             for item in documents(doc.text, false).map_err(at)? {
                 out.push(typed(item).map_err(at)?);
             }
@@ -141,32 +141,63 @@ pub fn parse_file(text: &str, json: bool) -> Result<Vec<Manifest>, String> {
     Ok(out)
 }
 
-#[derive(serde::Deserialize)]
+/// Just enough of a document to tell which object it is. Typed string
+/// fields keep a name such as `1.10` as written.
+#[derive(Debug, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Head {
+pub struct DocHead {
     #[serde(default)]
-    api_version: Option<String>,
+    pub api_version: Option<String>,
     #[serde(default)]
-    kind: Option<String>,
+    pub kind: Option<String>,
     #[serde(default)]
-    metadata: Option<HeadMeta>,
+    pub metadata: Option<DocHeadMeta>,
 }
 
-#[derive(serde::Deserialize)]
-struct HeadMeta {
+#[derive(Debug, serde::Deserialize)]
+pub struct DocHeadMeta {
     #[serde(default)]
-    name: Option<String>,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
-fn typed_yaml(head: &Head, text: &str) -> Result<Manifest, String> {
+impl DocHead {
+    /// The API group of `apiVersion` (`""` for the core group).
+    pub fn group(&self) -> &str {
+        self.api_version
+            .as_deref()
+            .and_then(|v| v.rsplit_once('/'))
+            .map_or("", |(g, _)| g)
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.metadata.as_ref()?.name.as_deref()
+    }
+
+    /// The ImageStream NAMESPACE/NAME (a missing namespace is `default`).
+    pub fn is_stream(&self, namespace: &str, name: &str) -> bool {
+        let ns = self
+            .metadata
+            .as_ref()
+            .and_then(|m| m.namespace.as_deref())
+            .filter(|n| !n.is_empty())
+            .unwrap_or("default");
+        self.group() == "image.openshift.io"
+            && self.kind.as_deref() == Some("ImageStream")
+            && self.name() == Some(name)
+            && ns == namespace
+    }
+
+    pub fn is_list(&self) -> bool {
+        self.kind.as_deref() == Some("List")
+    }
+}
+
+fn typed_yaml(head: &DocHead, text: &str) -> Result<Manifest, String> {
     let kind = head.kind.clone().ok_or("document has no kind")?;
-    let api_version = head.api_version.as_deref().unwrap_or_default();
-    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-    let name = head
-        .metadata
-        .as_ref()
-        .and_then(|m| m.name.as_deref())
-        .unwrap_or("<unnamed>");
+    let group = head.group();
+    let name = head.name().unwrap_or("<unnamed>");
     let err = |e: serde_saphyr::Error| format!("{kind} {name}: {e}");
     let m = match (group, kind.as_str()) {
         ("image.openshift.io", "ImageStream") => {
