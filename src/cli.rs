@@ -77,10 +77,17 @@ pub struct ImportImageArgs {
     /// Create the stream if it does not exist.
     #[arg(long)]
     pub confirm: bool,
-    /// Re-import the tag on a schedule.
+    #[command(flatten)]
+    pub policy: TagPolicyArgs,
+}
+
+/// How a tag is imported and referenced (`import-image`, `tag`).
+#[derive(Debug, Args)]
+pub struct TagPolicyArgs {
+    /// Re-import a registry source on a schedule.
     #[arg(long)]
     pub scheduled: bool,
-    /// Allow plain HTTP and unverified TLS for this tag's registry.
+    /// Allow plain HTTP and unverified TLS for the tag's registry.
     #[arg(long)]
     pub insecure: bool,
     #[arg(long, value_enum, value_name = "source|local")]
@@ -99,14 +106,8 @@ pub struct TagArgs {
     /// Follow STREAM:TAG as it moves, instead of pinning its current image.
     #[arg(long)]
     pub alias: bool,
-    /// Re-import a registry source on a schedule.
-    #[arg(long)]
-    pub scheduled: bool,
-    /// Allow plain HTTP and unverified TLS for a registry source.
-    #[arg(long)]
-    pub insecure: bool,
-    #[arg(long, value_enum, value_name = "source|local")]
-    pub reference_policy: Option<ReferencePolicy>,
+    #[command(flatten)]
+    pub policy: TagPolicyArgs,
 }
 
 #[derive(Debug, Args)]

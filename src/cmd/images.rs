@@ -425,7 +425,7 @@ async fn import_image_inner(
             ));
         }
     };
-    let flags_changed = args.scheduled || args.insecure || args.reference_policy.is_some();
+    let flags_changed = args.policy.scheduled || args.policy.insecure || args.policy.reference_policy.is_some();
     let stored = if from.is_some() || flags_changed || stored.is_none() {
         let image = match &from {
             Some(f) => f.clone(),
@@ -437,12 +437,12 @@ async fn import_image_inner(
         };
         ImageRef::parse(&image).map_err(|e| format!("--from {image:?}: {e}"))?;
         let keep_import = existing.as_ref().and_then(|t| t.import_policy.clone());
-        let import = import_policy(args.scheduled, args.insecure).or(if from.is_some() {
+        let import = import_policy(args.policy.scheduled, args.policy.insecure).or(if from.is_some() {
             None
         } else {
             keep_import
         });
-        let policy = args.reference_policy.or_else(|| {
+        let policy = args.policy.reference_policy.or_else(|| {
             existing
                 .as_ref()
                 .and_then(|t| t.reference_policy.as_ref())
@@ -507,7 +507,7 @@ async fn tag_inner(global: &GlobalArgs, args: TagArgs) -> Result<ExitCode, Strin
         TagSource::Pin(s, d) => (FROM_KIND_IMAGE_STREAM_IMAGE, format!("{s}@{d}")),
     };
     let import = match source {
-        TagSource::Registry(_) => import_policy(args.scheduled, args.insecure),
+        TagSource::Registry(_) => import_policy(args.policy.scheduled, args.policy.insecure),
         _ => None,
     };
     upsert_tag(
@@ -518,7 +518,7 @@ async fn tag_inner(global: &GlobalArgs, args: TagArgs) -> Result<ExitCode, Strin
             &from,
             generation,
             import,
-            args.reference_policy,
+            args.policy.reference_policy,
         ),
     );
     let stored = ctx.save_spec(stored, stream).await?;
