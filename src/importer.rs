@@ -12,7 +12,9 @@ use kube::api::{Api, ListParams};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::{AccessChecker, AccessDecision, ServiceAccount};
 use crate::imagestream::{ImageStream, ImageStreamStatus};
+use crate::resolve::StreamName;
 use crate::import::{self, Outcome, Reason, Source, TagPlan};
 use crate::metrics::Metrics;
 use crate::pullsecret::Keyring;
@@ -102,6 +104,8 @@ pub struct Importer {
     backend: Backend,
     settings: ImportSettings,
     metrics: Option<Arc<Metrics>>,
+    /// Checks that a tag may follow another stream; `None` allows all (tests).
+    access: Option<AccessChecker>,
     state: Mutex<State>,
 }
 
@@ -137,12 +141,20 @@ impl Importer {
             backend,
             settings,
             metrics,
+            access: None,
             state: Mutex::new(State {
                 handled: HashMap::new(),
                 due: HashMap::new(),
                 bucket,
             }),
         }
+    }
+
+    /// Tags that follow another stream are imported only when the stream
+    /// namespace's service accounts may use that stream.
+    pub fn with_access(mut self, access: AccessChecker) -> Importer {
+        self.access = Some(access);
+        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -347,9 +359,19 @@ impl Importer {
         for plan in ordered {
             let outcome = match results.remove(&plan.tag) {
                 Some(o) => o,
-                None => local_outcome(snap, is, &status, plan),
+                None => {
+                    let target = local_outcome(snap, is, &status, plan);
+                    // The memo keeps what the source offered, so a refused source is not retried every pass.
+                    produced.insert(plan.tag.clone(), outcome_key(&target));
+                    match self.forbidden_source(snap, ns, name, plan).await {
+                        Some(why) => Outcome::Failed {
+                            reason: Reason::Forbidden,
+                            message: why,
+                        },
+                        None => target,
+                    }
+                }
             };
-            produced.insert(plan.tag.clone(), outcome_key(&outcome));
             self.count(&outcome);
             if let Outcome::Failed { reason, message } = &outcome {
                 tracing::info!(namespace = %ns, name = %name, tag = %plan.tag, %reason, %message, "import failed");
@@ -418,6 +440,33 @@ impl Importer {
             self.write_status(entry, &status).await?;
         }
         Ok(Imported { stream, failures })
+    }
+
+    /// Why a tag may not follow the stream it names: a tag makes its image
+    /// usable by every service account of its namespace, so the namespace's
+    /// `default` service account (whose groups include the namespace's) must
+    /// be allowed to use the source stream, as for a pod.
+    async fn forbidden_source(&self, snap: &Snapshot, ns: &str, name: &str, plan: &TagPlan) -> Option<String> {
+        let access = self.access.as_ref()?;
+        let (src_ns, src_stream) = match &plan.source {
+            Source::Tag { namespace, stream, .. } | Source::Image { namespace, stream, .. } => (namespace, stream),
+            Source::Registry { .. } => return None,
+        };
+        if src_ns == ns && src_stream == name {
+            return None;
+        }
+        let sa = ServiceAccount {
+            namespace: ns,
+            name: "default",
+        };
+        let stream = StreamName {
+            namespace: src_ns,
+            name: src_stream,
+        };
+        match access.check(snap, sa, stream).await {
+            AccessDecision::Allowed => None,
+            AccessDecision::Denied(why) => Some(format!("tag {name}:{} may not follow imagestream {stream}: {why}", plan.tag)),
+        }
     }
 
     async fn import_registry(&self, plan: &TagPlan, keyring: &Keyring) -> Outcome {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
+use crate::access::{AccessChecker, Authority};
 use crate::cli::{GlobalArgs, ImportImageArgs, ReferencePolicy, TagArgs};
 use crate::config::Config;
 use crate::dirstore::DirSource;
@@ -20,6 +21,7 @@ use crate::importer::{Backend, ImportSettings, Imported, Importer};
 use crate::manifest::Manifest;
 use crate::reference::{ImageRef, is_sha256_digest};
 use crate::registry::{Registries, RegistryConfig};
+use crate::sar::SarChecker;
 use crate::snapshot::{Snapshot, StreamEntry};
 use crate::store::Store;
 use crate::{cluster, dirwrite};
@@ -178,13 +180,22 @@ impl Ctx {
             Target::Dir(_) => Backend::Directory,
             Target::Api(c) => Backend::Api(c.clone()),
         };
+        let access = match &self.target {
+            Target::Dir(_) => AccessChecker::directory(self.config.same_namespace_access),
+            Target::Api(c) => AccessChecker {
+                authority: Authority::Api(SarChecker::new(c.clone(), crate::cmd::serve::sar_config(&self.config))),
+                same_namespace: self.config.same_namespace_access,
+                checks: None,
+            },
+        };
         Ok(Importer::new(
             store,
             Arc::new(Registries::new(registry)),
             backend,
             import_settings(&self.config),
             None,
-        ))
+        )
+        .with_access(access))
     }
 
     /// Imports `tags` of the stream now, with every other stream of its

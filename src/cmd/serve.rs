@@ -63,7 +63,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             start_cluster_watch(client.clone(), &store, &metrics, &shutdown);
             cluster_client = Some(client.clone());
-            if !no_import {
+            if !no_import || !no_triggers {
                 tokio::spawn(leader::run(
                     client.clone(),
                     lease_config(),
@@ -89,10 +89,6 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
             }
         }
     });
-    if !no_import {
-        let importer = Arc::new(start_importer(global, &config, &store, &metrics, backend)?);
-        tokio::spawn(importer.run(leader_rx.clone(), shutdown.clone()));
-    }
 
     let certs = tls::CertReloader::load(&tls_cert, &tls_key).map_err(|e| e.to_string())?;
     tokio::spawn(certs.clone().watch(
@@ -111,6 +107,10 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
         same_namespace: config.same_namespace_access,
         checks: Some(metrics.access_checks.clone()),
     };
+    if !no_import {
+        let importer = start_importer(global, &config, &store, &metrics, backend)?.with_access(access.clone());
+        tokio::spawn(Arc::new(importer).run(leader_rx.clone(), shutdown.clone()));
+    }
     if let (Some(client), false) = (&cluster_client, no_triggers) {
         let controller = Arc::new(TriggerController {
             client: client.clone(),
@@ -158,8 +158,11 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
         stop_serving.cancel();
     });
 
+    // A client that never finishes its TLS handshake is as stalled as one that
+    // never finishes its headers: the same flag bounds both.
     let opts = server::ServeOptions {
         header_read_timeout: Duration::from_secs(header_timeout_seconds.max(1)),
+        handshake_timeout: Duration::from_secs(header_timeout_seconds.max(1)),
         ..server::ServeOptions::default()
     };
     let served = server::serve_tls(

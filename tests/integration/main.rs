@@ -1,9 +1,11 @@
 //! Integration tests: one binary, so the crate links once.
 
 mod access;
+mod bypass;
 mod cluster;
 mod common;
 mod fakeapi;
+mod faults;
 mod importer;
 mod leader;
 mod manifests;
