@@ -43,3 +43,21 @@ deploy:
 ## Remove the webhook configurations first, then everything else (the CRD stays unless PURGE=1).
 undeploy:
 	bash hack/undeploy.sh
+
+## Micro-benchmarks and a loopback load test against a floor server (minutes; not part of `make test`).
+.PHONY: bench
+bench:
+	CARGO="$(CARGO)" bash hack/bench.sh
+
+## Coverage-guided fuzzing (cargo-fuzz, libFuzzer) of fuzz/fuzz_targets, FUZZ_SECONDS each; not run in CI.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+.PHONY: fuzz
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh $(FUZZ_TARGETS)
+
+## Soak (not in CI): the release server on the examples at a fixed rate for 10 minutes
+## (SOAK_SECONDS=60 to shorten); fails on any error or a 10% growth of resident memory.
+.PHONY: soak
+soak:
+	CARGO="$(CARGO)" bash hack/soak.sh

@@ -6,14 +6,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{FutureExt as _, StreamExt as _};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::WatchStreamExt as _;
-use kube::runtime::watcher::{self, Event};
+use tokio_util::sync::CancellationToken;
 
 use crate::imagestream::{ImageStream, ImageStreamStatus};
 use crate::snapshot::{Snapshot, StreamEntry};
+use crate::watch::Change;
 
 /// The field manager of every write this program makes.
 pub const FIELD_MANAGER: &str = "imagestream-webhook";
@@ -96,44 +95,34 @@ fn key(is: &ImageStream) -> Key {
     )
 }
 
-/// The streams the watch has seen, compiled, and a re-list in progress.
+/// The streams the watch has seen, compiled.
 #[derive(Default)]
 pub struct StreamIndex {
     live: HashMap<Key, Arc<StreamEntry>>,
-    /// Filled during a (re-)list and swapped in whole at its end, so streams
-    /// deleted while the watch was broken disappear and a half-done list is never served.
-    relisting: Option<HashMap<Key, Arc<StreamEntry>>>,
     synced: bool,
 }
 
 impl StreamIndex {
-    /// Folds one watch event in; true when the live set changed.
-    pub fn apply(&mut self, event: Event<ImageStream>) -> bool {
-        match event {
-            Event::Init => {
-                self.relisting = Some(HashMap::new());
-                false
-            }
-            Event::InitApply(is) => {
-                let entry = Arc::new(StreamEntry::compile(Arc::new(is)));
-                let k = (entry.namespace.to_string(), entry.name.to_string());
-                self.relisting
-                    .get_or_insert_with(HashMap::new)
-                    .insert(k, entry);
-                false
-            }
-            Event::InitDone => {
-                self.live = self.relisting.take().unwrap_or_default();
+    /// Folds one change in; true when the live set changed. A list replaces
+    /// everything, so streams deleted while the watch was broken disappear.
+    pub fn apply(&mut self, change: Change<ImageStream>) -> bool {
+        match change {
+            Change::Listed(items) => {
+                self.live = items
+                    .into_iter()
+                    .map(|is| (key(&is), Arc::new(StreamEntry::compile(Arc::new(is)))))
+                    .collect();
                 self.synced = true;
                 true
             }
-            Event::Apply(is) => {
+            Change::Applied(is) => {
                 let k = key(&is);
                 self.live
                     .insert(k, Arc::new(StreamEntry::compile(Arc::new(is))));
                 true
             }
-            Event::Delete(is) => self.live.remove(&key(&is)).is_some(),
+            Change::Deleted(is) => self.live.remove(&key(&is)).is_some(),
+            Change::Failed(_) => false,
         }
     }
 
@@ -148,37 +137,29 @@ impl StreamIndex {
 }
 
 /// Watches every namespace's ImageStreams until `shutdown`, publishing a
-/// snapshot after each batch of events. The watch re-lists with backoff when it
-/// breaks (errors, `410 Gone`); the last snapshot stays in service meanwhile.
+/// snapshot after each batch of changes. A broken watch re-lists with backoff
+/// (`crate::watch`); the last snapshot stays in service meanwhile.
 pub async fn watch_streams(
     client: kube::Client,
     mut publish: impl FnMut(Snapshot),
-    mut on_error: impl FnMut(&watcher::Error),
-    shutdown: impl std::future::Future<Output = ()>,
+    mut on_error: impl FnMut(&str),
+    shutdown: CancellationToken,
 ) {
     let api: Api<ImageStream> = Api::all(client);
-    let config = watcher::Config::default().any_semantic();
-    let mut events = watcher::watcher(api, config).default_backoff().boxed();
+    let mut changes = crate::watch::spawn(api, shutdown.clone());
     let mut index = StreamIndex::default();
-    tokio::pin!(shutdown);
-    loop {
-        let next = tokio::select! {
-            _ = &mut shutdown => return,
-            next = events.next() => next,
-        };
-        let Some(first) = next else {
-            return;
-        };
+    while let Some(first) = changes.recv().await {
         let mut changed = false;
-        let mut handle = |item: Result<Event<ImageStream>, watcher::Error>,
-                          index: &mut StreamIndex| match item {
-            Ok(ev) => changed |= index.apply(ev),
-            Err(e) => on_error(&e),
+        let mut handle = |change: Change<ImageStream>, index: &mut StreamIndex| {
+            if let Change::Failed(why) = &change {
+                on_error(why);
+            }
+            changed |= index.apply(change);
         };
         handle(first, &mut index);
-        // Whatever else is already buffered joins this batch: one snapshot for a burst.
-        while let Some(Some(item)) = events.next().now_or_never() {
-            handle(item, &mut index);
+        // Whatever else is already queued joins this batch: one snapshot for a burst.
+        while let Ok(more) = changes.try_recv() {
+            handle(more, &mut index);
         }
         if changed && index.synced() {
             publish(index.snapshot());

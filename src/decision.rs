@@ -70,6 +70,10 @@ pub struct ImageDecision<'r> {
     pub rewritable: bool,
     /// Filled for every resolved stream reference.
     pub access: Option<AccessDecision>,
+    /// The stream the pinned image itself names, when it is a stream-host
+    /// reference (as OpenShift records images pushed to its registry): the
+    /// service account must be allowed to use that one too.
+    pub via: Option<(String, String)>,
 }
 
 impl ImageDecision<'_> {
@@ -105,8 +109,12 @@ impl ImageDecision<'_> {
                 Some(reason.clone())
             }
             // Reaching /validate still unpinned means the mutating webhook did not run on it.
-            Resolution::Resolved { stream, .. }
-                if endpoint == Endpoint::Validate && self.rewritable =>
+            // An image that resolves to itself is already pinned (a digest reference
+            // that is also a stream reference, as OpenShift records pushed images).
+            Resolution::Resolved { stream, image, .. }
+                if endpoint == Endpoint::Validate
+                    && self.rewritable
+                    && **image != *self.requested =>
             {
                 Some(format!(
                     "it names imagestream {stream} but was not pinned to a digest: is the imagestream-webhook MutatingWebhookConfiguration installed for this namespace?"
@@ -187,10 +195,10 @@ pub fn evaluate<'r>(
                 .as_ref()
                 .and_then(|old| old.image_of(list, &container.name))
                 == Some(requested);
-        let resolution = if unchanged {
-            Resolution::NotAStream
+        let (resolution, via) = if unchanged {
+            (Resolution::NotAStream, None)
         } else {
-            resolve::resolve(snap, &ctx, requested)
+            settle(snap, &ctx, resolve::resolve(snap, &ctx, requested))
         };
         // Ephemeral containers are added by a person debugging, never by the owner's
         // template, so pinning them cannot make the owner disown the pod.
@@ -204,6 +212,7 @@ pub fn evaluate<'r>(
             unchanged,
             rewritable: !owner_pins && !job_update,
             access: None,
+            via,
         });
     }
     Ok(Evaluation {
@@ -218,22 +227,91 @@ pub fn evaluate<'r>(
     })
 }
 
+/// A pinned image that is itself a stream reference (a stream-host reference,
+/// as OpenShift records images pushed to its registry, or a short name in a
+/// hand-written status) must be a fixed point: resolving it again gives
+/// itself. Otherwise a second pass (the API server's reinvocation, or
+/// `/validate`) would answer differently, so it is refused now, with the reason.
+fn settle<'i>(
+    snap: &Snapshot,
+    ctx: &resolve::Context<'_, 'i>,
+    first: Resolution<'i>,
+) -> (Resolution<'i>, Option<(String, String)>) {
+    let Resolution::Resolved {
+        stream,
+        selector,
+        form,
+        image,
+    } = first
+    else {
+        return (first, None);
+    };
+    let broken = |reason: String| Resolution::Unresolvable {
+        stream,
+        selector,
+        form,
+        reason,
+    };
+    let via = match resolve::resolve(snap, ctx, &image) {
+        Resolution::NotAStream => None,
+        Resolution::Resolved {
+            stream: s,
+            image: again,
+            ..
+        } if again == image => Some((s.namespace.to_owned(), s.name.to_owned())),
+        Resolution::Resolved { image: other, .. } => {
+            let why = format!(
+                "its current image {image} is itself a stream reference that resolves on to {other}; re-import the tag so it records the source image"
+            );
+            return (broken(why), None);
+        }
+        Resolution::Unresolvable { reason, .. } => {
+            let why = format!(
+                "its current image {image} is itself a stream reference that does not resolve: {reason}"
+            );
+            return (broken(why), None);
+        }
+    };
+    (
+        Resolution::Resolved {
+            stream,
+            selector,
+            form,
+            image,
+        },
+        via,
+    )
+}
+
 impl<'r> Evaluation<'r> {
     /// Asks the access checker once per distinct stream of the request.
     pub async fn check_access(&mut self, access: &AccessChecker, snap: &Snapshot) {
-        let mut asked: Vec<(resolve::StreamName<'r>, AccessDecision)> = Vec::new();
+        let mut asked: Vec<((String, String), AccessDecision)> = Vec::new();
         for i in 0..self.images.len() {
             let Resolution::Resolved { stream, .. } = self.images[i].resolution else {
                 continue;
             };
-            let answer = match asked.iter().find(|(s, _)| *s == stream) {
-                Some((_, a)) => a.clone(),
-                None => {
-                    let a = access.check(snap, self.service_account, stream).await;
-                    asked.push((stream, a.clone()));
-                    a
+            let mut streams = vec![(stream.namespace.to_owned(), stream.name.to_owned())];
+            streams.extend(self.images[i].via.clone());
+            let mut answer = AccessDecision::Allowed;
+            for key in streams {
+                let a = match asked.iter().find(|(s, _)| *s == key) {
+                    Some((_, a)) => a.clone(),
+                    None => {
+                        let name = resolve::StreamName {
+                            namespace: &key.0,
+                            name: &key.1,
+                        };
+                        let a = access.check(snap, self.service_account, name).await;
+                        asked.push((key.clone(), a.clone()));
+                        a
+                    }
+                };
+                if !a.is_allowed() {
+                    answer = a;
+                    break;
                 }
-            };
+            }
             self.images[i].access = Some(answer);
         }
     }

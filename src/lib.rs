@@ -37,6 +37,7 @@ pub mod store;
 pub mod tls;
 pub mod trigger;
 pub mod triggers;
+pub mod watch;
 pub mod webhook;
 pub mod wire;
 pub mod workload;

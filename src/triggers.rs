@@ -8,14 +8,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt as _, StreamExt as _};
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
-use kube::runtime::WatchStreamExt as _;
-use kube::runtime::watcher::{self, Event as WatchEvent};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +24,7 @@ use crate::resolve::StreamName;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
 use crate::trigger::{self, TRIGGERS_ANNOTATION, Trigger};
+use crate::watch::Change;
 use crate::workload::Kind;
 
 /// The kinds that may carry triggers.
@@ -66,11 +64,11 @@ enum Plan {
     Problem(&'static str, String),
     /// (pointer, old, new, trigger) for each field to move; problems with
     /// single triggers (forbidden) ride along as events.
-    Patch(Vec<Change>, Vec<(&'static str, String)>),
+    Patch(Vec<FieldMove>, Vec<(&'static str, String)>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Change {
+struct FieldMove {
     pointer: String,
     old: String,
     new: String,
@@ -86,16 +84,22 @@ impl TriggerController {
         mut leader: watch::Receiver<bool>,
         shutdown: CancellationToken,
     ) {
-        let streams = KINDS.map(|kind| {
+        // One list-then-watch per kind, forwarded into one channel.
+        let (tx, mut events) = tokio::sync::mpsc::channel::<(Kind, Change<DynamicObject>)>(1024);
+        for kind in KINDS {
             let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &api_resource(kind));
-            watcher::watcher(api, watcher::Config::default().any_semantic())
-                .default_backoff()
-                .map(move |ev| (kind, ev))
-                .boxed()
-        });
-        let mut events = futures::stream::select_all(streams);
+            let mut rx = crate::watch::spawn(api, shutdown.clone());
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(change) = rx.recv().await {
+                    if tx.send((kind, change)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
         let mut workloads: HashMap<Key, Arc<DynamicObject>> = HashMap::new();
-        let mut relisting: HashMap<Kind, HashMap<Key, Arc<DynamicObject>>> = HashMap::new();
         let mut reported: HashMap<Key, String> = HashMap::new();
         let mut changes = self.store.subscribe();
         let mut dirty = true;
@@ -118,11 +122,11 @@ impl TriggerController {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                next = events.next() => {
+                next = events.recv() => {
                     let Some(first) = next else { return };
-                    apply(first, &mut workloads, &mut relisting);
-                    while let Some(Some(more)) = events.next().now_or_never() {
-                        apply(more, &mut workloads, &mut relisting);
+                    apply(first, &mut workloads);
+                    while let Ok(more) = events.try_recv() {
+                        apply(more, &mut workloads);
                     }
                     dirty = true;
                 }
@@ -242,7 +246,7 @@ impl TriggerController {
         snap: &Snapshot,
         kind: Kind,
         obj: &DynamicObject,
-        mut changes: Vec<Change>,
+        mut changes: Vec<FieldMove>,
     ) -> Option<DynamicObject> {
         let ns = obj.metadata.namespace.clone().unwrap_or_default();
         let name = obj.metadata.name.clone().unwrap_or_default();
@@ -349,7 +353,7 @@ impl TriggerController {
         }
     }
 
-    fn audit(&self, kind: Kind, ns: &str, name: &str, changes: &[Change], latency: Duration) {
+    fn audit(&self, kind: Kind, ns: &str, name: &str, changes: &[FieldMove], latency: Duration) {
         let Some(log) = &self.audit else { return };
         let images = changes
             .iter()
@@ -387,8 +391,8 @@ impl TriggerController {
     }
 }
 
-fn change(t: &Trigger, pointer: String, old: String, new: String) -> Change {
-    Change {
+fn change(t: &Trigger, pointer: String, old: String, new: String) -> FieldMove {
+    FieldMove {
         pointer,
         old,
         new,
@@ -438,9 +442,8 @@ fn key_kind(obj: &DynamicObject) -> Kind {
 }
 
 fn apply(
-    (kind, event): (Kind, Result<WatchEvent<DynamicObject>, watcher::Error>),
+    (kind, change): (Kind, Change<DynamicObject>),
     workloads: &mut HashMap<Key, Arc<DynamicObject>>,
-    relisting: &mut HashMap<Kind, HashMap<Key, Arc<DynamicObject>>>,
 ) {
     let key = |o: &DynamicObject| {
         (
@@ -449,39 +452,32 @@ fn apply(
             o.metadata.name.clone().unwrap_or_default(),
         )
     };
+    // Only annotated workloads are kept: the others have nothing to follow.
     let annotated = |o: &DynamicObject| {
         o.metadata
             .annotations
             .as_ref()
             .is_some_and(|a| a.contains_key(TRIGGERS_ANNOTATION))
     };
-    let with_types = |o: DynamicObject| with_types(kind, o);
-    match event {
-        Err(e) => {
-            tracing::warn!(kind = kind.as_str(), error = %e, "workload watch failed; re-listing with backoff")
+    match change {
+        Change::Failed(e) => {
+            tracing::warn!(kind = kind.as_str(), error = %e, "workload watch failed; retrying with backoff")
         }
-        Ok(WatchEvent::Init) => {
-            relisting.insert(kind, HashMap::new());
-        }
-        Ok(WatchEvent::InitApply(o)) => {
-            if annotated(&o) {
-                let k = key(&o);
-                relisting.entry(kind).or_default().insert(k, with_types(o));
+        Change::Listed(items) => {
+            workloads.retain(|k, _| k.0 != kind);
+            for o in items.into_iter().filter(|o| annotated(o)) {
+                workloads.insert(key(&o), with_types(kind, o));
             }
         }
-        Ok(WatchEvent::InitDone) => {
-            workloads.retain(|k, _| k.0 != kind);
-            workloads.extend(relisting.remove(&kind).unwrap_or_default());
-        }
-        Ok(WatchEvent::Apply(o)) => {
+        Change::Applied(o) => {
             let k = key(&o);
             if annotated(&o) {
-                workloads.insert(k, with_types(o));
+                workloads.insert(k, with_types(kind, o));
             } else {
                 workloads.remove(&k);
             }
         }
-        Ok(WatchEvent::Delete(o)) => {
+        Change::Deleted(o) => {
             workloads.remove(&key(&o));
         }
     }

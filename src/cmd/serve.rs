@@ -247,9 +247,9 @@ fn start_cluster_watch(
         },
         move |e| {
             error_metrics.watch_errors.inc();
-            tracing::warn!(error = %e, "ImageStream watch failed; re-listing with backoff, the last snapshot stays in service");
+            tracing::warn!(error = %e, "ImageStream watch failed; retrying with backoff, the last snapshot stays in service");
         },
-        shutdown.clone().cancelled_owned(),
+        shutdown.clone(),
     ));
 }
 

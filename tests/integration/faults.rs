@@ -1414,7 +1414,6 @@ async fn a_410_storm_keeps_serving_the_last_snapshot_with_bounded_latency() {
 /// the API server: client-go treats a watch that ends within a second with
 /// no event as an error and backs off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: src/cluster.rs watch_streams relies on kube's watcher default_backoff, which backs off only on errors: an ImageStream watch that the API server answers 200 and ends at once (no event) is re-opened immediately, measured ~1,000-1,500 watch requests per second against the API server"]
 async fn watches_that_end_at_once_are_retried_with_backoff() {
     let api = FakeApi::start().await;
     api.put_stream(api_stream("team", "app", true, &digest(1)));
