@@ -14,11 +14,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::{AccessChecker, AccessDecision, ServiceAccount};
 use crate::imagestream::{ImageStream, ImageStreamStatus};
-use crate::resolve::StreamName;
 use crate::import::{self, Outcome, Reason, Source, TagPlan};
 use crate::metrics::Metrics;
 use crate::pullsecret::Keyring;
 use crate::registry::Registries;
+use crate::resolve::StreamName;
 use crate::snapshot::{Snapshot, StreamEntry};
 use crate::store::Store;
 
@@ -446,10 +446,21 @@ impl Importer {
     /// usable by every service account of its namespace, so the namespace's
     /// `default` service account (whose groups include the namespace's) must
     /// be allowed to use the source stream, as for a pod.
-    async fn forbidden_source(&self, snap: &Snapshot, ns: &str, name: &str, plan: &TagPlan) -> Option<String> {
+    async fn forbidden_source(
+        &self,
+        snap: &Snapshot,
+        ns: &str,
+        name: &str,
+        plan: &TagPlan,
+    ) -> Option<String> {
         let access = self.access.as_ref()?;
         let (src_ns, src_stream) = match &plan.source {
-            Source::Tag { namespace, stream, .. } | Source::Image { namespace, stream, .. } => (namespace, stream),
+            Source::Tag {
+                namespace, stream, ..
+            }
+            | Source::Image {
+                namespace, stream, ..
+            } => (namespace, stream),
             Source::Registry { .. } => return None,
         };
         if src_ns == ns && src_stream == name {
@@ -465,7 +476,10 @@ impl Importer {
         };
         match access.check(snap, sa, stream).await {
             AccessDecision::Allowed => None,
-            AccessDecision::Denied(why) => Some(format!("tag {name}:{} may not follow imagestream {stream}: {why}", plan.tag)),
+            AccessDecision::Denied(why) => Some(format!(
+                "tag {name}:{} may not follow imagestream {stream}: {why}",
+                plan.tag
+            )),
         }
     }
 

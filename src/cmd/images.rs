@@ -183,7 +183,10 @@ impl Ctx {
         let access = match &self.target {
             Target::Dir(_) => AccessChecker::directory(self.config.same_namespace_access),
             Target::Api(c) => AccessChecker {
-                authority: Authority::Api(SarChecker::new(c.clone(), crate::cmd::serve::sar_config(&self.config))),
+                authority: Authority::Api(SarChecker::new(
+                    c.clone(),
+                    crate::cmd::serve::sar_config(&self.config),
+                )),
                 same_namespace: self.config.same_namespace_access,
                 checks: None,
             },
@@ -436,7 +439,8 @@ async fn import_image_inner(
             ));
         }
     };
-    let flags_changed = args.policy.scheduled || args.policy.insecure || args.policy.reference_policy.is_some();
+    let flags_changed =
+        args.policy.scheduled || args.policy.insecure || args.policy.reference_policy.is_some();
     let stored = if from.is_some() || flags_changed || stored.is_none() {
         let image = match &from {
             Some(f) => f.clone(),
@@ -448,11 +452,8 @@ async fn import_image_inner(
         };
         ImageRef::parse(&image).map_err(|e| format!("--from {image:?}: {e}"))?;
         let keep_import = existing.as_ref().and_then(|t| t.import_policy.clone());
-        let import = import_policy(args.policy.scheduled, args.policy.insecure).or(if from.is_some() {
-            None
-        } else {
-            keep_import
-        });
+        let import = import_policy(args.policy.scheduled, args.policy.insecure)
+            .or(if from.is_some() { None } else { keep_import });
         let policy = args.policy.reference_policy.or_else(|| {
             existing
                 .as_ref()

@@ -108,7 +108,8 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
         checks: Some(metrics.access_checks.clone()),
     };
     if !no_import {
-        let importer = start_importer(global, &config, &store, &metrics, backend)?.with_access(access.clone());
+        let importer =
+            start_importer(global, &config, &store, &metrics, backend)?.with_access(access.clone());
         tokio::spawn(Arc::new(importer).run(leader_rx.clone(), shutdown.clone()));
     }
     if let (Some(client), false) = (&cluster_client, no_triggers) {

@@ -879,6 +879,9 @@ async fn a_stream_tag_cannot_follow_a_stream_its_namespace_may_not_use() {
     // The importer refused both tags, and says why in their status.
     let text = std::fs::read_to_string(dir.path().join("thief.yaml")).expect("read");
     assert_eq!(text.matches("reason: Forbidden").count(), 2, "{text}");
-    assert!(text.contains("may not follow imagestream vault/secret-sauce"), "{text}");
+    assert!(
+        text.contains("may not follow imagestream vault/secret-sauce"),
+        "{text}"
+    );
     assert!(!text.contains("items:"), "no image was copied: {text}");
 }
