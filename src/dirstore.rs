@@ -93,6 +93,7 @@ impl DirSource {
         let before = self.files.len();
         self.files.retain(|p, _| paths.binary_search(p).is_ok());
         out.changed |= self.files.len() != before;
+        let mut changed = Vec::new();
         for path in paths {
             // A file that vanished between listing and reading is picked up as gone next time.
             let Ok(meta) = std::fs::metadata(&path) else {
@@ -106,9 +107,9 @@ impl DirSource {
             {
                 continue;
             }
-            let parsed = std::fs::read_to_string(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|text| parse_file(&text, is_json(&path)));
+            changed.push((path, fingerprint));
+        }
+        for (path, fingerprint, parsed) in parse_all(changed) {
             match parsed {
                 Ok(objects) => {
                     self.files.insert(
@@ -212,6 +213,39 @@ impl DirSource {
             .with_rbac(rbac)
             .with_keyrings(keyrings)
     }
+}
+
+type Parsed = (PathBuf, Fingerprint, Result<Vec<Manifest>, String>);
+
+/// Reads and parses files on every core: a large streams directory is tens of
+/// megabytes of YAML, and start-up (readiness) waits for it.
+fn parse_all(files: Vec<(PathBuf, Fingerprint)>) -> Vec<Parsed> {
+    let parse = |(path, fingerprint): (PathBuf, Fingerprint)| {
+        let parsed = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| parse_file(&text, is_json(&path)));
+        (path, fingerprint, parsed)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len());
+    if threads <= 1 {
+        return files.into_iter().map(parse).collect();
+    }
+    let mut chunks: Vec<Vec<(PathBuf, Fingerprint)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, f) in files.into_iter().enumerate() {
+        chunks[i % threads].push(f);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(parse).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 fn is_json(path: &Path) -> bool {

@@ -129,7 +129,10 @@ pub fn parse_file(text: &str, json: bool) -> Result<Vec<Manifest>, String> {
     let mut out = Vec::new();
     for doc in split_yaml_documents(text) {
         let at = |e: String| format!("document at line {}: {e}", doc.line);
-        let head: DocHead = serde_saphyr::from_str(doc.text).map_err(|e| at(e.to_string()))?;
+        let head = match DocHead::scan(doc.text) {
+            Some(h) => h,
+            None => serde_saphyr::from_str(doc.text).map_err(|e| at(e.to_string()))?,
+        };
         if head.is_list() {
             for item in documents(doc.text, false).map_err(at)? {
                 out.push(typed(item).map_err(at)?);
@@ -163,6 +166,41 @@ pub struct DocHeadMeta {
 }
 
 impl DocHead {
+    /// `apiVersion` and `kind` read from the document's top-level lines, in
+    /// block style, without parsing the rest: the full parse that follows is
+    /// the one that counts, and parsing every document twice doubled the time
+    /// a large streams directory takes to load. `None` when they are not
+    /// written that plainly (flow style, anchors, multi-line scalars).
+    pub fn scan(text: &str) -> Option<DocHead> {
+        let mut api_version = None;
+        let mut kind = None;
+        for line in text.lines() {
+            let value = |key: &str| -> Option<Option<String>> {
+                let rest = line.strip_prefix(key)?.strip_prefix(':')?;
+                let v = rest.split(" #").next().unwrap_or_default().trim();
+                let v = v
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                    .unwrap_or(v);
+                let plain = !v.is_empty()
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"./-_".contains(&b));
+                Some(plain.then(|| v.to_owned()))
+            };
+            if let Some(v) = value("apiVersion") {
+                api_version = Some(v?);
+            } else if let Some(v) = value("kind") {
+                kind = Some(v?);
+            }
+        }
+        Some(DocHead {
+            api_version: Some(api_version?),
+            kind: Some(kind?),
+            metadata: None,
+        })
+    }
+
     /// The API group of `apiVersion` (`""` for the core group).
     pub fn group(&self) -> &str {
         self.api_version
@@ -197,8 +235,12 @@ impl DocHead {
 fn typed_yaml(head: &DocHead, text: &str) -> Result<Manifest, String> {
     let kind = head.kind.clone().ok_or("document has no kind")?;
     let group = head.group();
-    let name = head.name().unwrap_or("<unnamed>");
-    let err = |e: serde_saphyr::Error| format!("{kind} {name}: {e}");
+    // The name is only needed for an error, and a scanned head has none: read it then.
+    let err = |e: serde_saphyr::Error| {
+        let full = serde_saphyr::from_str::<DocHead>(text).ok();
+        let name = full.as_ref().and_then(|h| h.name()).unwrap_or("<unnamed>");
+        format!("{kind} {name}: {e}")
+    };
     let m = match (group, kind.as_str()) {
         ("image.openshift.io", "ImageStream") => {
             let mut is: ImageStreamWithoutSpec = serde_saphyr::from_str(text).map_err(err)?;
@@ -361,6 +403,21 @@ mod split_tests {
         assert_eq!(is.metadata.namespace.as_deref(), Some("n"));
         let names: Vec<_> = is.spec_tags().iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, vec!["1.0", "on"]);
+    }
+
+    #[test]
+    fn heads_are_scanned_when_written_plainly() {
+        let h = DocHead::scan("# c\napiVersion: image.openshift.io/v1\nkind: \"ImageStream\" # x\nmetadata:\n  kind: Other\n").expect("scans");
+        assert_eq!(
+            (h.group(), h.kind.as_deref()),
+            ("image.openshift.io", Some("ImageStream"))
+        );
+        assert!(
+            DocHead::scan("{apiVersion: v1, kind: Secret}").is_none(),
+            "flow style is parsed instead"
+        );
+        assert!(DocHead::scan("apiVersion: v1\nkind: &a Secret\n").is_none());
+        assert!(DocHead::scan("kind: Secret\n").is_none());
     }
 
     #[test]
