@@ -246,6 +246,18 @@ fn settle<'i>(
     else {
         return (first, None);
     };
+    if names_another_registry(&image, ctx.stream_hosts) {
+        // The common case (an image pinned in a real registry) needs no second parse.
+        return (
+            Resolution::Resolved {
+                stream,
+                selector,
+                form,
+                image,
+            },
+            None,
+        );
+    }
     let broken = |reason: String| Resolution::Unresolvable {
         stream,
         selector,
@@ -281,6 +293,21 @@ fn settle<'i>(
         },
         via,
     )
+}
+
+/// The image's first component is a registry host (distribution's rule: it
+/// has a `.` or `:`, is `localhost`, or has upper case) other than the stream
+/// hosts: then it is no stream reference, which `resolve` would also conclude.
+fn names_another_registry(image: &str, stream_hosts: &[String]) -> bool {
+    let Some((first, _)) = image.split_once('/') else {
+        return false;
+    };
+    let host = first.contains(['.', ':'])
+        || first == "localhost"
+        || first.bytes().any(|b| b.is_ascii_uppercase());
+    host && !stream_hosts
+        .iter()
+        .any(|h| crate::reference::hosts_equal(h, first))
 }
 
 impl<'r> Evaluation<'r> {
@@ -351,6 +378,29 @@ impl<'r> Evaluation<'r> {
             Verdict::Allow
         } else {
             Verdict::Patch(patch)
+        }
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    #[test]
+    fn registry_hosts_are_recognised_like_the_parser_does() {
+        let hosts = ["image-registry.openshift-image-registry.svc:5000".to_owned()];
+        for (image, other) in [
+            ("quay.io/a/b@sha256:1", true),
+            ("localhost/a@sha256:1", true),
+            ("Registry/a@sha256:1", true),
+            (
+                "IMAGE-REGISTRY.openshift-image-registry.svc:5000/ns/a@sha256:1",
+                false,
+            ),
+            ("library/nginx@sha256:1", false),
+            ("nginx@sha256:1", false),
+        ] {
+            assert_eq!(names_another_registry(image, &hosts), other, "{image}");
         }
     }
 }
