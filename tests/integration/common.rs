@@ -136,23 +136,37 @@ impl Server {
         self.child.id()
     }
 
-    /// Sends SIGTERM and waits (bounded) for the exit status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .arg("-TERM")
+    /// Sends a signal (`TERM`, `KILL`, …) to the server.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
             .arg(self.pid().to_string())
-            .status();
-        let deadline = std::time::Instant::now() + BOUND;
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{sig} failed");
+    }
+
+    /// The exit status, if the process ends within `bound`; waits without
+    /// blocking the runtime, so clients in the same test keep running.
+    pub async fn wait_exit(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + bound;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
+                return Some(status);
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "server did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        self.wait_exit(BOUND)
+            .await
+            .expect("server did not exit after SIGTERM")
     }
 
     pub async fn post(&self, path: &str, body: impl Into<Bytes>) -> (StatusCode, Bytes) {

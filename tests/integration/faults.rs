@@ -4,12 +4,11 @@
 //! file, SubjectAccessReviews that fail or hang, and an API watch that keeps
 //! breaking. Everything runs on 127.0.0.1 and every wait is bounded.
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -28,109 +27,12 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use imagestream_webhook::certs;
-
 use crate::common::*;
 use crate::fakeapi::FakeApi;
 
 const HOST: &str = "image-registry.openshift-image-registry.svc:5000";
 
 // ------------------------------------------------------------------ helpers --
-
-/// A `serve` process this file controls itself: unlike `common::Server` it
-/// hands out the exit status, so a test can send one SIGTERM and watch the
-/// process end on its own.
-struct Proc {
-    child: Child,
-    https: SocketAddr,
-    admin: SocketAddr,
-    ca_pem: String,
-    _certs: tempfile::TempDir,
-}
-
-impl Proc {
-    fn start(args: &[&str]) -> Proc {
-        let certs_dir = tempfile::tempdir().expect("tempdir");
-        let generated = certs::generate_dev().expect("certs");
-        certs::write(certs_dir.path(), &generated).expect("write certs");
-        let mut child = Command::new(BIN)
-            .arg("serve")
-            .args(args)
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-            .arg("--tls-cert")
-            .arg(certs_dir.path().join("tls.crt"))
-            .arg("--tls-key")
-            .arg(certs_dir.path().join("tls.key"))
-            .args(["--dir-poll-ms", "100", "--tls-poll-ms", "100"])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn server");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let (mut https, mut http) = (None, None);
-        while https.is_none() || http.is_none() {
-            let Ok(line) = rx.recv_timeout(BOUND) else {
-                let _ = child.kill();
-                panic!("server did not start listening in time");
-            };
-            let addr = line
-                .split("addr=")
-                .nth(1)
-                .and_then(|a| a.split_whitespace().next())
-                .and_then(|a| a.parse::<SocketAddr>().ok());
-            if line.contains("serving https") {
-                https = addr;
-            } else if line.contains("serving http") {
-                http = addr;
-            }
-        }
-        Proc {
-            child,
-            https: https.expect("https"),
-            admin: http.expect("http"),
-            ca_pem: generated.ca_pem,
-            _certs: certs_dir,
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{sig} failed");
-    }
-
-    /// The exit status, if the process ends within `bound`.
-    async fn wait_exit(&mut self, bound: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + bound;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A TLS connection to the webhook, or why not (never panics: after
 /// shutdown a refused connection is an expected answer).
@@ -336,19 +238,19 @@ struct Sample {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_answers_every_accepted_request_and_exits_zero() {
     let dir = example_streams();
-    let dir_arg = dir.path().display().to_string();
-    let mut proc = Proc::start(&[
-        "--streams-dir",
-        &dir_arg,
-        "--no-import",
-        "--shutdown-delay-seconds",
-        "1",
-        "--audit-log",
-        "/dev/null",
-    ]);
+    let mut proc = Server::start(
+        dir.path(),
+        &[
+            "--no-import",
+            "--shutdown-delay-seconds",
+            "1",
+            "--audit-log",
+            "/dev/null",
+        ],
+    );
     wait_ready(proc.admin).await;
     let pinned = example_digest("marsview.yaml", 0);
-    let (addr, ca) = (proc.https, proc.ca_pem.clone());
+    let (addr, ca) = (proc.addr, proc.ca_pem.clone());
 
     // One request stays in flight across the whole shutdown: its head and half
     // its body are sent now, the rest only after the listener has closed.

@@ -555,5 +555,5 @@ async fn sigterm_turns_readiness_off_and_exits_cleanly() {
         .review("/mutate", &admission_review("CREATE", &obj, None))
         .await;
     assert_eq!(patch_of(&rsp).len(), 1);
-    assert!(server.terminate().success());
+    assert!(server.terminate().await.success());
 }
