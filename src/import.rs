@@ -322,10 +322,15 @@ pub fn docker_image_repository(host: &str, namespace: &str, name: &str) -> Strin
 
 /// The history item of `digest` in any tag of the stream.
 pub fn find_image<'a>(is: &'a ImageStream, digest: &str) -> Option<&'a TagEvent> {
-    is.status_tags()
-        .iter()
+    find_image_in(is.status_tags(), digest)
+}
+
+/// The same, in a status being built.
+pub fn find_image_in<'a>(tags: &'a [NamedTagEventList], digest: &str) -> Option<&'a TagEvent> {
+    let suffix = format!("@{digest}");
+    tags.iter()
         .flat_map(|l| l.items())
-        .find(|i| i.image == digest || i.docker_image_reference.ends_with(&format!("@{digest}")))
+        .find(|i| i.image == digest || i.docker_image_reference.ends_with(&suffix))
 }
 
 /// `host[:port]` against `allowedRegistries` globs (`*` matches any run of

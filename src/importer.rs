@@ -202,6 +202,7 @@ impl Importer {
         let mut out = Vec::new();
         let mut wake = Duration::from_secs(60);
         let mut backlog = 0i64;
+        let no_status = ImageStreamStatus::default();
         for entry in snap.streams() {
             let is = &entry.object;
             let mut work = Work {
@@ -242,13 +243,14 @@ impl Importer {
                 if local {
                     // Aliases and pins follow other tags: level-driven, no registry, checked every
                     // pass; the memo stops a write that has not come back yet from being redone.
-                    let target = local_target(snap, is, &plan);
+                    let status = is.status.as_ref().unwrap_or(&no_status);
+                    let target = local_outcome(snap, is, status, &plan);
                     let done = handled.as_ref().is_some_and(|h| {
                         h.generation >= plan.generation
                             && h.source == plan.source
-                            && Some(&h.result) == target.as_ref()
+                            && h.result == outcome_key(&target)
                     });
-                    if !done && local_target_differs(snap, is, &plan) {
+                    if !done && local_target_differs(is, &plan, target) {
                         work.tags.push(plan);
                     }
                     continue;
@@ -639,9 +641,7 @@ fn local_outcome(
             digest,
         } => {
             let found = if same_stream(namespace, stream) {
-                let mut tmp = is.clone();
-                tmp.status = Some(status.clone());
-                import::find_image(&tmp, digest).cloned()
+                import::find_image_in(status.tags.as_deref().unwrap_or_default(), digest).cloned()
             } else {
                 snap.stream(namespace, stream)
                     .and_then(|s| import::find_image(&s.object, digest).cloned())
@@ -682,16 +682,8 @@ fn outcome_key(outcome: &Outcome) -> String {
     }
 }
 
-/// The digest an alias or pin should hold now, when its source has one.
-fn local_target(snap: &Snapshot, is: &ImageStream, plan: &TagPlan) -> Option<String> {
-    let status = is.status.clone().unwrap_or_default();
-    Some(outcome_key(&local_outcome(snap, is, &status, plan)))
-}
-
 /// An alias or pin whose status does not hold its target yet.
-fn local_target_differs(snap: &Snapshot, is: &ImageStream, plan: &TagPlan) -> bool {
-    let status = is.status.clone().unwrap_or_default();
-    let target = local_outcome(snap, is, &status, plan);
+fn local_target_differs(is: &ImageStream, plan: &TagPlan, target: Outcome) -> bool {
     let current = is.status_tag(&plan.tag).and_then(|t| t.latest());
     match (target, current) {
         (Outcome::Image { digest, .. }, Some(c)) => {
