@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::access::AccessChecker;
-use crate::audit::{AuditLog, AuditRecord, RequestFacts};
+use crate::audit::{self, AuditLog, RequestFacts};
 use crate::config::Config;
 use crate::decision::{Endpoint, Policy, Verdict, evaluate};
 use crate::response;
@@ -94,8 +94,7 @@ impl Admission {
         let mut eval = match evaluate(&snap, &policy, &req) {
             Ok(e) => e,
             Err(_skip) => {
-                let body =
-                    response::encode(api_version, &req.uid, &Verdict::Allow, Default::default());
+                let body = response::encode(api_version, &req.uid, &Verdict::Allow, None);
                 self.audit(&facts, None, Outcome::Allow, None, started);
                 return Ok(Answer {
                     body,
@@ -106,7 +105,6 @@ impl Admission {
         };
         eval.check_access(&self.access, &snap).await;
         let verdict = eval.verdict(endpoint, object_name);
-        let audit = response::audit_annotations(&eval, endpoint);
         let (outcome, reason) = match &verdict {
             Verdict::Allow => (Outcome::Allow, None),
             Verdict::Patch(_) => (Outcome::Mutate, None),
@@ -117,7 +115,7 @@ impl Admission {
         }
         self.audit(&facts, Some(&eval), outcome, reason, started);
         Ok(Answer {
-            body: response::encode(api_version, &req.uid, &verdict, audit),
+            body: response::encode(api_version, &req.uid, &verdict, Some((&eval, endpoint))),
             outcome,
             kind: Some(eval.kind),
         })
@@ -132,13 +130,10 @@ impl Admission {
         started: Instant,
     ) {
         if let Some(log) = &self.audit {
-            log.record(&AuditRecord::new(
-                facts,
-                eval,
-                outcome.as_str(),
-                reason,
-                started.elapsed(),
-            ));
+            let latency = started.elapsed();
+            log.append(|out| {
+                audit::write_line(out, facts, eval, outcome.as_str(), reason, latency)
+            });
         }
     }
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::access::AccessDecision;
 use crate::decision::{Endpoint, Evaluation, ImageDecision};
+use crate::jsonw;
 use crate::resolve::{Resolution, Selector};
 
 /// One admission decision, as written to the log.
@@ -129,7 +130,7 @@ fn image(eval: &Evaluation<'_>, img: &ImageDecision<'_>, endpoint: Endpoint) -> 
     };
     AuditImage {
         container: img.container.to_owned(),
-        path: img.path(eval.kind),
+        path: img.path(eval.kind).to_string(),
         requested: img.requested.to_owned(),
         resolved,
         stream,
@@ -145,6 +146,116 @@ fn image(eval: &Evaluation<'_>, img: &ImageDecision<'_>, endpoint: Endpoint) -> 
 fn now_rfc3339() -> String {
     let ts = jiff::Timestamp::now();
     format!("{ts:.3}")
+}
+
+/// Appends the record of a decision as one JSON line, newline included,
+/// written from the borrowed request and evaluation: the same bytes as
+/// serializing `AuditRecord::new(…)`, without building it (this runs for
+/// every admission request).
+pub fn write_line(
+    out: &mut Vec<u8>,
+    facts: &RequestFacts<'_>,
+    eval: Option<&Evaluation<'_>>,
+    decision: &str,
+    reason: Option<&str>,
+    latency: Duration,
+) {
+    use std::io::Write as _;
+    out.extend_from_slice(b"{\"ts\":\"");
+    let _ = write!(out, "{:.3}", jiff::Timestamp::now());
+    out.extend_from_slice(b"\",\"endpoint\":\"");
+    out.extend_from_slice(facts.endpoint.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"uid\":");
+    jsonw::string(out, facts.uid);
+    out.extend_from_slice(b",\"operation\":");
+    jsonw::string(out, facts.operation);
+    out.extend_from_slice(b",\"kind\":");
+    jsonw::string(out, facts.kind);
+    out.extend_from_slice(b",\"namespace\":");
+    jsonw::string(out, facts.namespace);
+    out.extend_from_slice(b",\"name\":");
+    jsonw::string(out, facts.name);
+    out.extend_from_slice(b",\"user\":");
+    jsonw::string(out, facts.user);
+    out.extend_from_slice(b",\"serviceAccount\":\"");
+    if let Some(e) = eval {
+        jsonw::escaped(out, e.service_account.namespace);
+        out.push(b'/');
+        jsonw::escaped(out, e.service_account.name);
+    }
+    out.extend_from_slice(b"\",\"dryRun\":");
+    jsonw::boolean(out, facts.dry_run);
+    out.extend_from_slice(b",\"decision\":");
+    jsonw::string(out, decision);
+    out.extend_from_slice(b",\"images\":[");
+    for (i, img) in eval.map_or(&[][..], |e| &e.images).iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if let Some(e) = eval {
+            write_image(out, e, img, facts.endpoint);
+        }
+    }
+    out.extend_from_slice(b"],\"reason\":");
+    jsonw::opt_string(out, reason);
+    out.extend_from_slice(b",\"latencyMicros\":");
+    jsonw::unsigned(out, u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+    out.extend_from_slice(b"}\n");
+}
+
+fn write_image(
+    out: &mut Vec<u8>,
+    eval: &Evaluation<'_>,
+    img: &ImageDecision<'_>,
+    endpoint: Endpoint,
+) {
+    let (stream, selector, resolved) = match &img.resolution {
+        Resolution::NotAStream => (None, None, None),
+        Resolution::Resolved {
+            stream,
+            selector,
+            image,
+            ..
+        } => (Some(stream), Some(selector), Some(&**image)),
+        Resolution::Unresolvable {
+            stream, selector, ..
+        } => (Some(stream), Some(selector), None),
+    };
+    let error = img.denial(endpoint);
+    let access = match (&img.access, &error, stream) {
+        (Some(AccessDecision::Denied(_)), _, _) | (_, Some(_), _) => "denied",
+        (_, None, Some(_)) => "allowed",
+        (_, None, None) => "not-a-stream",
+    };
+    out.extend_from_slice(b"{\"container\":");
+    jsonw::string(out, img.container);
+    out.extend_from_slice(b",\"path\":\"");
+    img.path(eval.kind).write(out);
+    out.extend_from_slice(b"\",\"requested\":");
+    jsonw::string(out, img.requested);
+    out.extend_from_slice(b",\"resolved\":");
+    jsonw::opt_string(out, resolved);
+    out.extend_from_slice(b",\"stream\":");
+    match stream {
+        Some(s) => {
+            out.push(b'"');
+            jsonw::escaped(out, s.namespace);
+            out.push(b'/');
+            jsonw::escaped(out, s.name);
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"tag\":");
+    jsonw::opt_string(out, selector.and_then(|s| s.tag()));
+    out.extend_from_slice(b",\"access\":\"");
+    out.extend_from_slice(access.as_bytes());
+    out.push(b'"');
+    if let Some(error) = &error {
+        out.extend_from_slice(b",\"error\":");
+        jsonw::string(out, error);
+    }
+    out.push(b'}');
 }
 
 /// Where audit lines go.
@@ -206,16 +317,23 @@ impl AuditLog {
             return;
         };
         line.push(b'\n');
+        self.append(|buffer| buffer.extend_from_slice(&line));
+    }
+
+    /// Appends one line written by `write` (see `write_line`) straight into
+    /// the shared buffer: no copy, no allocation once the buffer has grown.
+    pub fn append(&self, write: impl FnOnce(&mut Vec<u8>)) {
         let mut buffer = self.shared.buffer.lock().unwrap_or_else(|e| e.into_inner());
-        if buffer.len() + line.len() > BUFFER_LIMIT {
+        let before = buffer.len();
+        write(&mut buffer);
+        if buffer.len() > BUFFER_LIMIT {
+            buffer.truncate(before);
             drop(buffer);
             let n = self.shared.dropped.inc() + 1;
             if n.is_power_of_two() {
                 tracing::warn!(dropped = n, "audit log writer is behind; records dropped");
             }
-            return;
         }
-        buffer.extend_from_slice(&line);
     }
 
     /// Records dropped because the writer could not keep up.

@@ -78,13 +78,12 @@ pub struct ImageDecision<'r> {
 
 impl ImageDecision<'_> {
     /// JSON pointer of the image field.
-    pub fn path(&self, kind: Kind) -> String {
-        format!(
-            "{}/{}/{}/image",
-            kind.pod_spec_pointer(),
-            self.list.field(),
-            self.index
-        )
+    pub fn path(&self, kind: Kind) -> ImagePath {
+        ImagePath {
+            kind,
+            list: self.list,
+            index: self.index,
+        }
     }
 
     /// The pinned reference, when this container resolved.
@@ -125,12 +124,45 @@ impl ImageDecision<'_> {
     }
 }
 
+/// The JSON pointer of one container's image field, written out only where
+/// it is sent (no string is built per container).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImagePath {
+    pub kind: Kind,
+    pub list: ContainerList,
+    pub index: usize,
+}
+
+impl ImagePath {
+    /// Appends the pointer; it needs no JSON escaping.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.kind.pod_spec_pointer().as_bytes());
+        out.push(b'/');
+        out.extend_from_slice(self.list.field().as_bytes());
+        out.push(b'/');
+        crate::jsonw::unsigned(out, self.index as u64);
+        out.extend_from_slice(b"/image");
+    }
+}
+
+impl std::fmt::Display for ImagePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}/image",
+            self.kind.pod_spec_pointer(),
+            self.list.field(),
+            self.index
+        )
+    }
+}
+
 /// What the webhook answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Allow,
-    /// JSON pointer and the new image, for each rewritten container.
-    Patch(Vec<(String, Arc<str>)>),
+    /// The image field and the new image, for each rewritten container.
+    Patch(Vec<(ImagePath, Arc<str>)>),
     Deny(String),
 }
 
@@ -313,24 +345,24 @@ fn names_another_registry(image: &str, stream_hosts: &[String]) -> bool {
 impl<'r> Evaluation<'r> {
     /// Asks the access checker once per distinct stream of the request.
     pub async fn check_access(&mut self, access: &AccessChecker, snap: &Snapshot) {
-        let mut asked: Vec<((String, String), AccessDecision)> = Vec::new();
-        for i in 0..self.images.len() {
-            let Resolution::Resolved { stream, .. } = self.images[i].resolution else {
+        let mut asked: Vec<(resolve::StreamName<'_>, AccessDecision)> = Vec::new();
+        let mut answers = Vec::with_capacity(self.images.len());
+        for img in &self.images {
+            let Resolution::Resolved { stream, .. } = img.resolution else {
+                answers.push(None);
                 continue;
             };
-            let mut streams = vec![(stream.namespace.to_owned(), stream.name.to_owned())];
-            streams.extend(self.images[i].via.clone());
+            let via = img
+                .via
+                .as_ref()
+                .map(|(namespace, name)| resolve::StreamName { namespace, name });
             let mut answer = AccessDecision::Allowed;
-            for key in streams {
-                let a = match asked.iter().find(|(s, _)| *s == key) {
+            for name in std::iter::once(stream).chain(via) {
+                let a = match asked.iter().find(|(s, _)| *s == name) {
                     Some((_, a)) => a.clone(),
                     None => {
-                        let name = resolve::StreamName {
-                            namespace: &key.0,
-                            name: &key.1,
-                        };
                         let a = access.check(snap, self.service_account, name).await;
-                        asked.push((key.clone(), a.clone()));
+                        asked.push((name, a.clone()));
                         a
                     }
                 };
@@ -339,7 +371,10 @@ impl<'r> Evaluation<'r> {
                     break;
                 }
             }
-            self.images[i].access = Some(answer);
+            answers.push(Some(answer));
+        }
+        for (img, answer) in self.images.iter_mut().zip(answers) {
+            img.access = answer;
         }
     }
 

@@ -21,6 +21,7 @@ pub mod dirwrite;
 pub mod imagestream;
 pub mod import;
 pub mod importer;
+pub mod jsonw;
 pub mod leader;
 pub mod manifest;
 pub mod metrics;

@@ -1,224 +1,239 @@
 //! The AdmissionReview response bytes: allowed, the JSONPatch, the denial, and
 //! the audit annotations the API server copies into its own audit log.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use base64::Engine as _;
-use json_patch::jsonptr::PointerBuf;
-use json_patch::{Patch, PatchOperation, ReplaceOperation};
-use serde::Serialize;
 
-use crate::decision::{Endpoint, Evaluation, Verdict};
+use crate::decision::{Endpoint, Evaluation, ImagePath, Verdict};
+use crate::jsonw;
 
 /// Audit annotation values longer than this are cut, so one huge pod cannot
 /// bloat every line of the API server's audit log.
 pub const AUDIT_ANNOTATION_LIMIT: usize = 10 * 1024;
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ReviewOut<'a> {
-    api_version: &'a str,
-    kind: &'static str,
-    response: ResponseOut<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ResponseOut<'a> {
-    uid: &'a str,
-    allowed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<StatusOut<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch_type: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    audit_annotations: BTreeMap<&'static str, String>,
-}
-
-#[derive(Serialize)]
-struct StatusOut<'a> {
-    status: &'static str,
-    code: u16,
-    reason: &'static str,
-    message: &'a str,
-}
-
-/// Serializes the review response for `verdict`.
+/// Serializes the review response for `verdict`, with the audit annotations
+/// of `eval` when the request was evaluated. Written by hand into one buffer
+/// (see `jsonw`): this runs for every admission request.
 pub fn encode(
     api_version: &str,
     uid: &str,
     verdict: &Verdict,
-    audit: BTreeMap<&'static str, String>,
+    eval: Option<(&Evaluation<'_>, Endpoint)>,
 ) -> Vec<u8> {
-    let (allowed, status, patch) = match verdict {
-        Verdict::Allow => (true, None, None),
-        Verdict::Patch(ops) => (true, None, Some(patch_base64(ops))),
-        Verdict::Deny(message) => (
-            false,
-            Some(StatusOut {
-                status: "Failure",
-                code: 403,
-                reason: "Forbidden",
-                message,
-            }),
-            None,
-        ),
-    };
-    let out = ReviewOut {
-        api_version,
-        kind: "AdmissionReview",
-        response: ResponseOut {
-            uid,
-            allowed,
-            status,
-            patch_type: patch.as_ref().map(|_| "JSONPatch"),
-            patch,
-            audit_annotations: audit,
-        },
-    };
-    // Serializing these plain structs into memory cannot fail.
-    serde_json::to_vec(&out).unwrap_or_default()
-}
-
-/// The JSONPatch of `replace` operations, one per rewritten image.
-pub fn json_patch(ops: &[(String, Arc<str>)]) -> Patch {
-    Patch(
-        ops.iter()
-            .filter_map(|(path, image)| {
-                Some(PatchOperation::Replace(ReplaceOperation {
-                    path: PointerBuf::parse(path.as_str()).ok()?,
-                    value: serde_json::Value::String(image.to_string()),
-                }))
-            })
-            .collect(),
-    )
-}
-
-fn patch_base64(ops: &[(String, Arc<str>)]) -> String {
-    let bytes = serde_json::to_vec(&json_patch(ops)).unwrap_or_default();
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-#[derive(Serialize)]
-struct ResolvedImage<'a> {
-    container: &'a str,
-    image: &'a str,
-    resolved: &'a str,
-}
-
-#[derive(Serialize)]
-struct DeniedImage<'a> {
-    container: &'a str,
-    image: &'a str,
-    reason: &'a str,
-}
-
-/// `resolved-images` and `denied-images`, each a JSON array cut to the limit.
-pub fn audit_annotations(
-    eval: &Evaluation<'_>,
-    endpoint: Endpoint,
-) -> BTreeMap<&'static str, String> {
-    let resolved = eval.images.iter().filter_map(|img| {
-        Some(ResolvedImage {
-            container: img.container,
-            image: img.requested,
-            resolved: img.resolved()?,
-        })
-    });
-    let denials: Vec<(usize, String)> = eval
-        .images
-        .iter()
-        .enumerate()
-        .filter_map(|(i, img)| Some((i, img.denial(endpoint)?)))
-        .collect();
-    let denied = denials.iter().map(|(i, reason)| DeniedImage {
-        container: eval.images[*i].container,
-        image: eval.images[*i].requested,
-        reason,
-    });
-    let mut out = BTreeMap::new();
-    if let Some(v) = capped_json_array(resolved) {
-        out.insert("resolved-images", v);
+    let mut out = Vec::with_capacity(512 + eval.map_or(0, |(e, _)| e.images.len() * 512));
+    out.extend_from_slice(b"{\"apiVersion\":");
+    jsonw::string(&mut out, api_version);
+    out.extend_from_slice(b",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":");
+    jsonw::string(&mut out, uid);
+    match verdict {
+        Verdict::Allow => out.extend_from_slice(b",\"allowed\":true"),
+        Verdict::Patch(ops) => {
+            out.extend_from_slice(b",\"allowed\":true,\"patchType\":\"JSONPatch\",\"patch\":\"");
+            patch_base64(&mut out, ops);
+            out.push(b'"');
+        }
+        Verdict::Deny(message) => {
+            out.extend_from_slice(b",\"allowed\":false,\"status\":{\"status\":\"Failure\",\"code\":403,\"reason\":\"Forbidden\",\"message\":");
+            jsonw::string(&mut out, message);
+            out.push(b'}');
+        }
     }
-    if let Some(v) = capped_json_array(denied) {
-        out.insert("denied-images", v);
+    if let Some((eval, endpoint)) = eval {
+        audit_annotations(&mut out, eval, endpoint);
     }
+    out.extend_from_slice(b"}}");
     out
 }
 
-/// A JSON array of the items that fit in the limit, then `{"truncated":N}` for
-/// the N left out, so the value stays valid JSON. `None` when there are no items.
-fn capped_json_array<T: Serialize>(items: impl Iterator<Item = T>) -> Option<String> {
-    // Room kept for the marker element.
-    const MARKER_ROOM: usize = 32;
-    let mut out = String::from("[");
-    let mut count = 0usize;
-    let mut left_out = 0usize;
-    for item in items {
-        count += 1;
+/// The JSONPatch of `replace` operations, one per rewritten image, as JSON.
+pub fn json_patch(ops: &[(ImagePath, std::sync::Arc<str>)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ops.len() * 160);
+    out.push(b'[');
+    for (i, (path, image)) in ops.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"op\":\"replace\",\"path\":\"");
+        path.write(&mut out);
+        out.extend_from_slice(b"\",\"value\":");
+        jsonw::string(&mut out, image);
+        out.push(b'}');
+    }
+    out.push(b']');
+    out
+}
+
+fn patch_base64(out: &mut Vec<u8>, ops: &[(ImagePath, std::sync::Arc<str>)]) {
+    let patch = json_patch(ops);
+    let at = out.len();
+    let len = base64::encoded_len(patch.len(), true).unwrap_or(0);
+    out.resize(at + len, 0);
+    let written = base64::engine::general_purpose::STANDARD
+        .encode_slice(&patch, &mut out[at..])
+        .unwrap_or(0);
+    out.truncate(at + written);
+}
+
+/// `,"auditAnnotations":{…}` with `denied-images` and `resolved-images`,
+/// each a JSON array (as a string) cut to the limit; nothing when both are empty.
+fn audit_annotations(out: &mut Vec<u8>, eval: &Evaluation<'_>, endpoint: Endpoint) {
+    let mut annotations = Annotations {
+        out,
+        scratch: Vec::new(),
+        opened: false,
+    };
+    if eval.images.iter().any(|img| img.denial(endpoint).is_some()) {
+        let denials: Vec<_> = eval
+            .images
+            .iter()
+            .filter_map(|img| Some((img.container, img.requested, img.denial(endpoint)?)))
+            .collect();
+        annotations.array("denied-images", "reason", denials.into_iter());
+    }
+    let resolved = eval
+        .images
+        .iter()
+        .filter_map(|img| Some((img.container, img.requested, &**img.resolved()?)));
+    annotations.array("resolved-images", "resolved", resolved);
+    if annotations.opened {
+        annotations.out.push(b'}');
+    }
+}
+
+/// Room kept for the `{"truncated":N}` marker.
+const MARKER_ROOM: usize = 32;
+
+struct Annotations<'o> {
+    out: &'o mut Vec<u8>,
+    scratch: Vec<u8>,
+    opened: bool,
+}
+
+impl Annotations<'_> {
+    /// `"key":"[{…},…]"`: a JSON array of `{"container","image",third}`
+    /// objects written straight in its escaped form, with the items that fit
+    /// in the limit (counted unescaped, as the API server stores the value)
+    /// and then `{"truncated":N}` for the N left out, so the value stays
+    /// valid JSON. Nothing when there are no items.
+    fn array<'s, S: AsRef<str>>(
+        &mut self,
+        key: &str,
+        third: &str,
+        items: impl Iterator<Item = (&'s str, &'s str, S)>,
+    ) {
+        let mut count = 0usize;
+        let mut left_out = 0usize;
+        // The unescaped length of the value so far, `[` included.
+        let mut len = 1;
+        for (container, image, value) in items {
+            count += 1;
+            if count == 1 {
+                let out = &mut *self.out;
+                out.extend_from_slice(if self.opened {
+                    b","
+                } else {
+                    b",\"auditAnnotations\":{"
+                });
+                self.opened = true;
+                jsonw::key(out, key);
+                out.extend_from_slice(b"\"[");
+            }
+            if left_out > 0 {
+                left_out += 1;
+                continue;
+            }
+            let mark = self.out.len();
+            let comma = usize::from(count > 1);
+            if comma == 1 {
+                self.out.push(b',');
+            }
+            let item = self.item([
+                ("container", container),
+                ("image", image),
+                (third, value.as_ref()),
+            ]);
+            if len + comma + item + 2 + MARKER_ROOM > AUDIT_ANNOTATION_LIMIT {
+                self.out.truncate(mark);
+                left_out = 1;
+                continue;
+            }
+            len += comma + item;
+        }
+        if count == 0 {
+            return;
+        }
         if left_out > 0 {
-            left_out += 1;
-            continue;
+            if len > 1 {
+                self.out.push(b',');
+            }
+            self.out.extend_from_slice(b"{\\\"truncated\\\":");
+            jsonw::unsigned(self.out, left_out as u64);
+            self.out.push(b'}');
         }
-        let json = serde_json::to_string(&item).unwrap_or_default();
-        if out.len() + json.len() + 2 + MARKER_ROOM > AUDIT_ANNOTATION_LIMIT {
-            left_out = 1;
-            continue;
-        }
-        if out.len() > 1 {
-            out.push(',');
-        }
-        out.push_str(&json);
+        self.out.extend_from_slice(b"]\"");
     }
-    if count == 0 {
-        return None;
-    }
-    if left_out > 0 {
-        if out.len() > 1 {
-            out.push(',');
+
+    /// One `{"field":"value",…}` object, escaped; returns its unescaped length.
+    fn item(&mut self, fields: [(&str, &str); 3]) -> usize {
+        self.out.push(b'{');
+        let mut len = 2;
+        for (i, (field, value)) in fields.into_iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+                len += 1;
+            }
+            self.out.extend_from_slice(b"\\\"");
+            self.out.extend_from_slice(field.as_bytes());
+            self.out.extend_from_slice(b"\\\":");
+            len += field.len() + 3;
+            len += jsonw::string_in_string(self.out, value, &mut self.scratch);
         }
-        out.push_str(&format!("{{\"truncated\":{left_out}}}"));
+        self.out.push(b'}');
+        len
     }
-    out.push(']');
-    Some(out)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::access::{AccessDecision, ServiceAccount};
+    use crate::decision::{ImageDecision, Operation};
+    use crate::resolve::{Form, Resolution, Selector, StreamName};
+    use crate::workload::{ContainerList, Kind};
 
     #[test]
     fn deny_has_403_and_echoes_uid() {
         let body = encode(
             "admission.k8s.io/v1",
             "u-1",
-            &Verdict::Deny("no".into()),
-            BTreeMap::new(),
+            &Verdict::Deny("no \"quoted\"".into()),
+            None,
         );
         let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(v["response"]["uid"], "u-1");
         assert_eq!(v["response"]["allowed"], false);
         assert_eq!(v["response"]["status"]["code"], 403);
-        assert_eq!(v["response"]["status"]["message"], "no");
+        assert_eq!(v["response"]["status"]["status"], "Failure");
+        assert_eq!(v["response"]["status"]["reason"], "Forbidden");
+        assert_eq!(v["response"]["status"]["message"], "no \"quoted\"");
         assert!(v["response"].get("patch").is_none());
+        assert!(v["response"].get("auditAnnotations").is_none());
     }
 
     #[test]
     fn patch_is_base64_json_patch_of_replaces() {
-        let ops = vec![(
-            "/spec/containers/0/image".to_owned(),
-            Arc::from("a@sha256:1"),
-        )];
-        let body = encode(
-            "admission.k8s.io/v1",
-            "u",
-            &Verdict::Patch(ops),
-            BTreeMap::new(),
-        );
+        let path = ImagePath {
+            kind: Kind::Deployment,
+            list: ContainerList::InitContainers,
+            index: 12,
+        };
+        let ops = vec![(path, Arc::from("a@sha256:1"))];
+        let body = encode("admission.k8s.io/v1beta1", "u", &Verdict::Patch(ops), None);
         let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(v["apiVersion"], "admission.k8s.io/v1beta1");
+        assert_eq!(v["kind"], "AdmissionReview");
+        assert_eq!(v["response"]["allowed"], true);
         assert_eq!(v["response"]["patchType"], "JSONPatch");
         let raw = base64::engine::general_purpose::STANDARD
             .decode(v["response"]["patch"].as_str().expect("patch"))
@@ -226,25 +241,141 @@ mod tests {
         let patch: serde_json::Value = serde_json::from_slice(&raw).expect("patch json");
         assert_eq!(
             patch,
-            serde_json::json!([{"op":"replace","path":"/spec/containers/0/image","value":"a@sha256:1"}])
+            serde_json::json!([{"op":"replace","path":"/spec/template/spec/initContainers/12/image","value":"a@sha256:1"}])
+        );
+    }
+
+    fn image<'r>(
+        container: &'r str,
+        requested: &'r str,
+        resolution: Resolution<'r>,
+    ) -> ImageDecision<'r> {
+        ImageDecision {
+            list: ContainerList::Containers,
+            index: 0,
+            container,
+            requested,
+            resolution,
+            unchanged: false,
+            rewritable: true,
+            access: Some(AccessDecision::Allowed),
+            via: None,
+        }
+    }
+
+    #[test]
+    fn annotations_are_json_arrays_in_strings() {
+        let stream = StreamName {
+            namespace: "ns",
+            name: "app",
+        };
+        let mut denied = image(
+            "side\"car",
+            "other:1",
+            Resolution::Unresolvable {
+                stream,
+                selector: Selector::Tag("1"),
+                form: Form::Local,
+                reason: "no tag \"1\"\n".into(),
+            },
+        );
+        denied.index = 1;
+        let eval = Evaluation {
+            kind: Kind::Pod,
+            operation: Operation::Create,
+            namespace: "ns",
+            service_account: ServiceAccount {
+                namespace: "ns",
+                name: "default",
+            },
+            images: vec![
+                image(
+                    "main",
+                    "app:latest",
+                    Resolution::Resolved {
+                        stream,
+                        selector: Selector::Tag("latest"),
+                        form: Form::Local,
+                        image: Arc::from("reg.example/app@sha256:1"),
+                    },
+                ),
+                denied,
+                image("plain", "nginx", Resolution::NotAStream),
+            ],
+        };
+        let body = encode(
+            "admission.k8s.io/v1",
+            "u",
+            &Verdict::Deny("x".into()),
+            Some((&eval, Endpoint::Mutate)),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        let annotations = &v["response"]["auditAnnotations"];
+        let inner = |key: &str| -> serde_json::Value {
+            serde_json::from_str(annotations[key].as_str().expect("a string")).expect("json inside")
+        };
+        assert_eq!(
+            inner("resolved-images"),
+            serde_json::json!([{"container":"main","image":"app:latest","resolved":"reg.example/app@sha256:1"}])
+        );
+        assert_eq!(
+            inner("denied-images"),
+            serde_json::json!([{"container":"side\"car","image":"other:1","reason":"no tag \"1\"\n"}])
         );
     }
 
     #[test]
-    fn capped_array_stays_valid_json() {
+    fn annotations_are_capped_and_stay_valid_json() {
         let long = "x".repeat(1000);
-        let items = (0..50).map(|i| ResolvedImage {
-            container: "c",
-            image: if i % 2 == 0 { &long } else { "short" },
-            resolved: "r",
-        });
-        let s = capped_json_array(items).expect("some");
-        assert!(s.len() <= AUDIT_ANNOTATION_LIMIT, "{}", s.len());
-        let v: serde_json::Value = serde_json::from_str(&s).expect("valid json");
+        let stream = StreamName {
+            namespace: "ns",
+            name: "app",
+        };
+        let images = (0..50)
+            .map(|i| {
+                image(
+                    if i % 2 == 0 { &long } else { "short\"" },
+                    "app:latest",
+                    Resolution::Resolved {
+                        stream,
+                        selector: Selector::Tag("latest"),
+                        form: Form::Local,
+                        image: Arc::from("reg.example/app@sha256:1"),
+                    },
+                )
+            })
+            .collect();
+        let eval = Evaluation {
+            kind: Kind::Pod,
+            operation: Operation::Create,
+            namespace: "ns",
+            service_account: ServiceAccount {
+                namespace: "ns",
+                name: "default",
+            },
+            images,
+        };
+        let body = encode(
+            "admission.k8s.io/v1",
+            "u",
+            &Verdict::Allow,
+            Some((&eval, Endpoint::Mutate)),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        let value = v["response"]["auditAnnotations"]["resolved-images"]
+            .as_str()
+            .expect("a string");
+        assert!(value.len() <= AUDIT_ANNOTATION_LIMIT, "{}", value.len());
+        assert!(
+            value.len() > AUDIT_ANNOTATION_LIMIT - 1100,
+            "{}",
+            value.len()
+        );
+        let v: serde_json::Value = serde_json::from_str(value).expect("valid json");
         let arr = v.as_array().expect("array");
         let marker = arr.last().expect("marker");
         let kept = arr.len() - 1;
         assert_eq!(marker["truncated"].as_u64(), Some((50 - kept) as u64));
-        assert!(capped_json_array(std::iter::empty::<ResolvedImage>()).is_none());
+        assert_eq!(arr[1]["container"], "short\"");
     }
 }

@@ -616,13 +616,15 @@ mod admission {
     use super::*;
     use imagestream_webhook::access::AccessChecker;
     use imagestream_webhook::admission::Admission;
+    use imagestream_webhook::audit::{self, AuditRecord, RequestFacts};
     use imagestream_webhook::config::{Config, DEFAULT_STREAM_HOST, SameNamespaceAccess};
-    use imagestream_webhook::decision::Endpoint;
+    use imagestream_webhook::decision::{Endpoint, Policy, evaluate};
     use imagestream_webhook::imagestream::ImageStream;
     use imagestream_webhook::reference::{ImageRef, is_sha256_digest};
     use imagestream_webhook::resolve::{self, Resolution};
     use imagestream_webhook::snapshot::Snapshot;
     use imagestream_webhook::store::Store;
+    use imagestream_webhook::wire;
 
     /// The configured stream registry hosts: the default and one more.
     const HOSTS: [&str; 2] = [DEFAULT_STREAM_HOST, "streams.example.com:5000"];
@@ -1694,6 +1696,7 @@ mod admission {
                 .map_err(|e| fail(format!("{endpoint:?}: the answer is not JSON: {e}")))?;
             answer::well_formed(&v, Some(review))
                 .map_err(|e| fail(format!("{endpoint:?}: {e}")))?;
+            self.audit_line_matches_the_record(endpoint, &body)?;
 
             let want = expected(&self.index, review, endpoint);
             let mut patch = answer::patch(&v).map_err(fail)?;
@@ -1750,6 +1753,55 @@ mod admission {
                 }
             }
             Ok(v)
+        }
+
+        /// The audit line written by hand (`audit::write_line`) is the
+        /// serialized `AuditRecord` of the same decision, byte for byte.
+        fn audit_line_matches_the_record(&self, endpoint: Endpoint, body: &[u8]) -> TestCaseResult {
+            let review = wire::parse_review(body).map_err(fail)?;
+            let Some(req) = review.request.as_ref() else {
+                return Ok(());
+            };
+            let policy = Policy {
+                stream_hosts: &self.hosts,
+            };
+            let Ok(mut eval) = evaluate(&self.snapshot, &policy, req) else {
+                return Ok(());
+            };
+            self.rt
+                .block_on(eval.check_access(&self.admission.access, &self.snapshot));
+            let facts = RequestFacts {
+                endpoint,
+                uid: &req.uid,
+                operation: &req.operation,
+                kind: &req.kind.kind,
+                namespace: req.namespace.as_deref().unwrap_or_default(),
+                name: "the-name",
+                user: req.user_info.username.as_deref().unwrap_or_default(),
+                dry_run: req.dry_run.unwrap_or(false),
+            };
+            let latency = std::time::Duration::from_micros(412);
+            let mut line = Vec::new();
+            audit::write_line(
+                &mut line,
+                &facts,
+                Some(&eval),
+                "deny",
+                Some("why \"not\""),
+                latency,
+            );
+            let written: AuditRecord = serde_json::from_slice(&line)
+                .map_err(|e| fail(format!("the audit line does not parse: {e}")))?;
+            let mut record =
+                AuditRecord::new(&facts, Some(&eval), "deny", Some("why \"not\""), latency);
+            record.ts = written.ts.clone();
+            let mut want = serde_json::to_vec(&record).map_err(|e| fail(e.to_string()))?;
+            want.push(b'\n');
+            prop_assert_eq!(
+                String::from_utf8_lossy(&line),
+                String::from_utf8_lossy(&want)
+            );
+            Ok(())
         }
 
         /// The context `resolve` needs for the object of `review`.
