@@ -102,6 +102,15 @@ pub struct StreamIndex {
     synced: bool,
 }
 
+/// A watched stream as the server keeps it: without `managedFields` (the API
+/// server's bookkeeping, often the largest part of an object, never read here)
+/// and without spare vector capacity.
+fn compile(mut is: ImageStream) -> Arc<StreamEntry> {
+    is.metadata.managed_fields = None;
+    is.shrink_to_fit();
+    Arc::new(StreamEntry::compile(Arc::new(is)))
+}
+
 impl StreamIndex {
     /// Folds one change in; true when the live set changed. A list replaces
     /// everything, so streams deleted while the watch was broken disappear.
@@ -110,15 +119,14 @@ impl StreamIndex {
             Change::Listed(items) => {
                 self.live = items
                     .into_iter()
-                    .map(|is| (key(&is), Arc::new(StreamEntry::compile(Arc::new(is)))))
+                    .map(|is| (key(&is), compile(is)))
                     .collect();
                 self.synced = true;
                 true
             }
             Change::Applied(is) => {
                 let k = key(&is);
-                self.live
-                    .insert(k, Arc::new(StreamEntry::compile(Arc::new(is))));
+                self.live.insert(k, compile(is));
                 true
             }
             Change::Deleted(is) => self.live.remove(&key(&is)).is_some(),

@@ -80,7 +80,9 @@ pub fn typed(doc: Value) -> Result<Manifest, String> {
     let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
     let m = match (group, kind.as_str()) {
         ("image.openshift.io", "ImageStream") => {
-            Manifest::Stream(Arc::new(from_value(with_spec(doc), &kind)?))
+            let mut is: ImageStream = from_value(with_spec(doc), &kind)?;
+            is.shrink_to_fit();
+            Manifest::Stream(Arc::new(is))
         }
         ("rbac.authorization.k8s.io", "Role") => Manifest::Role(Box::new(from_value(doc, &kind)?)),
         ("rbac.authorization.k8s.io", "ClusterRole") => {
@@ -245,7 +247,9 @@ fn typed_yaml(head: &DocHead, text: &str) -> Result<Manifest, String> {
         ("image.openshift.io", "ImageStream") => {
             let mut is: ImageStreamWithoutSpec = serde_saphyr::from_str(text).map_err(err)?;
             is.spec.get_or_insert_with(Default::default);
-            Manifest::Stream(Arc::new(is.into_stream()))
+            let mut is = is.into_stream();
+            is.shrink_to_fit();
+            Manifest::Stream(Arc::new(is))
         }
         ("rbac.authorization.k8s.io", "Role") => {
             Manifest::Role(serde_saphyr::from_str(text).map_err(err)?)

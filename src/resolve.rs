@@ -164,7 +164,7 @@ fn pin<'i>(
 ) -> Resolution<'i> {
     let found = match selector {
         Selector::Tag(tag) => pin_tag(entry, stream, tag),
-        Selector::Digest(digest) => entry.image(digest).cloned().ok_or_else(|| {
+        Selector::Digest(digest) => entry.image(digest).ok_or_else(|| {
             format!(
                 "imagestream {stream} has no image {digest} in the history of any tag; use a tag, or one of the digests `imagestream-webhook describe {name} -n {ns}` lists",
                 name = stream.name,

@@ -36,8 +36,53 @@ pub struct StreamEntry {
     /// The file it was read from (directory mode), where its status is written back.
     pub origin: Option<Arc<Path>>,
     tags: HashMap<Box<str>, TagEntry>,
-    /// Digest → pinned reference, over the history of every tag.
-    images: HashMap<Box<str>, Arc<str>>,
+    /// Digest → where in `object`'s status history it was first found,
+    /// sorted by digest for binary search. The pinned reference is rebuilt on
+    /// lookup rather than stored: a copy of every history item's reference
+    /// (and a hash table per stream) was a quarter of the server's memory.
+    images: Box<[(Digest, ItemAt)]>,
+}
+
+/// A digest as an index key: sha256 (nearly every image) in 32 bytes, any
+/// other algorithm as written.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Digest {
+    Sha256([u8; 32]),
+    Other(Box<str>),
+}
+
+impl Digest {
+    fn of(digest: &str) -> Digest {
+        let hex = digest.strip_prefix("sha256:").map(str::as_bytes);
+        if let Some(hex) = hex.filter(|h| h.len() == 64) {
+            let mut bin = [0u8; 32];
+            let nibble = |c: u8| match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                _ => None,
+            };
+            let decoded = hex.chunks_exact(2).zip(bin.iter_mut()).all(|(pair, out)| {
+                match (nibble(pair[0]), nibble(pair[1])) {
+                    (Some(hi), Some(lo)) => {
+                        *out = hi << 4 | lo;
+                        true
+                    }
+                    _ => false,
+                }
+            });
+            if decoded {
+                return Digest::Sha256(bin);
+            }
+        }
+        Digest::Other(Box::from(digest))
+    }
+}
+
+/// A status history item: the tag's position in `status.tags`, the item's in its list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ItemAt {
+    tag: u32,
+    item: u32,
 }
 
 /// What admission needs of one tag.
@@ -128,15 +173,20 @@ impl StreamEntry {
         let namespace: Arc<str> = Arc::from(is.metadata.namespace.as_deref().unwrap_or("default"));
         let name: Arc<str> = Arc::from(is.metadata.name.as_deref().unwrap_or_default());
         let mut tags: HashMap<Box<str>, TagEntry> = HashMap::new();
-        let mut images = HashMap::new();
+        let mut images = Vec::new();
         // Spec tags that were never imported still exist: admission must say
         // "not yet imported" rather than "no such tag".
         for tag in is.spec_tags() {
             tags.entry(Box::from(tag.name.as_str())).or_default();
         }
-        for list in is.status_tags() {
+        for (at, list) in is.status_tags().iter().enumerate() {
             let entry = tags.entry(Box::from(list.tag.as_str())).or_default();
-            compile_tag(list, entry, &mut images);
+            compile_tag(
+                list,
+                u32::try_from(at).unwrap_or(u32::MAX),
+                entry,
+                &mut images,
+            );
         }
         StreamEntry {
             namespace,
@@ -145,7 +195,7 @@ impl StreamEntry {
             object: is,
             origin,
             tags,
-            images,
+            images: index(images),
         }
     }
 
@@ -154,8 +204,13 @@ impl StreamEntry {
     }
 
     /// The pinned reference of a digest found in any tag's history.
-    pub fn image(&self, digest: &str) -> Option<&Arc<str>> {
-        self.images.get(digest)
+    pub fn image(&self, digest: &str) -> Option<Arc<str>> {
+        let key = Digest::of(digest);
+        let found = self.images.binary_search_by(|(d, _)| d.cmp(&key)).ok()?;
+        let at = self.images.get(found)?.1;
+        let list = self.object.status_tags().get(at.tag as usize)?;
+        let item = list.items().get(at.item as usize)?;
+        pin(item).ok().map(|(_, pinned)| Arc::from(pinned))
     }
 
     /// Tag names, sorted, for messages.
@@ -166,10 +221,19 @@ impl StreamEntry {
     }
 }
 
+/// Sorted by digest; of the items with one digest, the first found stays.
+fn index(mut images: Vec<(Digest, ItemAt)>) -> Box<[(Digest, ItemAt)]> {
+    // Stable: equal digests keep their order, and `dedup` keeps the first.
+    images.sort_by(|a, b| a.0.cmp(&b.0));
+    images.dedup_by(|later, first| later.0 == first.0);
+    images.into_boxed_slice()
+}
+
 fn compile_tag(
     list: &NamedTagEventList,
+    tag: u32,
     entry: &mut TagEntry,
-    images: &mut HashMap<Box<str>, Arc<str>>,
+    images: &mut Vec<(Digest, ItemAt)>,
 ) {
     if let Some(cond) = list.condition(CONDITION_IMPORT_SUCCESS)
         && cond.status == "False"
@@ -181,11 +245,14 @@ fn compile_tag(
     for (i, item) in list.items().iter().enumerate() {
         match pin(item) {
             Ok((digest, pinned)) => {
-                let pinned: Arc<str> = Arc::from(pinned);
                 if i == 0 {
-                    entry.current = Some(pinned.clone());
+                    entry.current = Some(Arc::from(pinned));
                 }
-                images.entry(Box::from(digest)).or_insert(pinned);
+                let at = ItemAt {
+                    tag,
+                    item: u32::try_from(i).unwrap_or(u32::MAX),
+                };
+                images.push((Digest::of(digest), at));
             }
             Err(reason) if i == 0 => entry.unusable = Some(reason.into()),
             Err(_) => {}
@@ -278,7 +345,13 @@ status:
         assert_eq!(latest.current.as_deref(), Some(want.as_str()));
         // An old item written with a tag is pinned by its image digest.
         let old = format!("registry.marsrover.space/engine/marsview@{D2}");
-        assert_eq!(s.image(D2).map(|a| &**a), Some(old.as_str()));
+        assert_eq!(s.image(D2).as_deref(), Some(old.as_str()));
+        assert_eq!(s.image(D1).as_deref(), Some(want.as_str()));
+        assert_eq!(s.image(&D1.to_uppercase()), None);
+        assert_eq!(
+            s.image("sha256:2222222222222222222222222222222222222222222222222222222222222222"),
+            None
+        );
         assert!(s.tag("v2").expect("spec-only tag").current.is_none());
         let broken = s.tag("broken").expect("broken");
         assert_eq!(
@@ -288,6 +361,42 @@ status:
         assert_eq!(s.tag_names(), vec!["broken", "latest", "v2"]);
         assert!(snap.stream("toms-project", "other").is_none());
         assert!(snap.stream("other", "marsview").is_none());
+    }
+
+    #[test]
+    fn a_digest_in_two_tags_pins_to_the_first_found() {
+        let is = stream(&format!(
+            r#"
+metadata: {{name: s, namespace: n}}
+spec: {{}}
+status:
+  tags:
+  - tag: a
+    items:
+    - {{created: "2026-01-02T00:00:00Z", dockerImageReference: "quay.io/first/b@{D2}", image: "{D2}", generation: 2}}
+    - {{created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.io/first/b@{D1}", image: "{D1}", generation: 1}}
+  - tag: b
+    items:
+    - {{created: "2026-01-03T00:00:00Z", dockerImageReference: "quay.io/second/b@{D1}", image: "{D1}", generation: 1}}
+    - {{created: "2026-01-03T00:00:00Z", dockerImageReference: "quay.io/second/b:x", image: "sha512:{h}", generation: 1}}
+"#,
+            h = "ab".repeat(64)
+        ));
+        let snap = Snapshot::build([Arc::new(is)]);
+        let s = snap.stream("n", "s").expect("stream");
+        assert_eq!(
+            s.image(D1).as_deref(),
+            Some(format!("quay.io/first/b@{D1}").as_str())
+        );
+        assert_eq!(
+            s.image(D2).as_deref(),
+            Some(format!("quay.io/first/b@{D2}").as_str())
+        );
+        assert_eq!(
+            s.tag("b").and_then(|t| t.current.as_deref()),
+            Some(format!("quay.io/second/b@{D1}").as_str())
+        );
+        assert_eq!(s.image("sha256:0"), None);
     }
 
     #[test]
