@@ -76,16 +76,7 @@ impl Admission {
                     .and_then(|o| o.metadata.generate_name.as_deref())
             })
             .unwrap_or_default();
-        let facts = RequestFacts {
-            endpoint,
-            uid: &req.uid,
-            operation: &req.operation,
-            kind: &req.kind.kind,
-            namespace: req.namespace.as_deref().unwrap_or_default(),
-            name: object_name,
-            user: req.user_info.username.as_deref().unwrap_or_default(),
-            dry_run: req.dry_run.unwrap_or(false),
-        };
+        let facts = RequestFacts::of(endpoint, &req, object_name);
         let policy = Policy {
             stream_hosts: &self.config.stream_registry_hosts,
         };

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::access::AccessDecision;
 use crate::decision::{Endpoint, Evaluation, ImageDecision};
 use crate::jsonw;
-use crate::resolve::{Resolution, Selector};
+use crate::resolve::{Resolution, StreamName};
 
 /// One admission decision, as written to the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -71,6 +71,22 @@ pub struct RequestFacts<'a> {
     pub dry_run: bool,
 }
 
+impl<'a> RequestFacts<'a> {
+    /// The facts of `req`, whose object is called `name` in messages.
+    pub fn of(endpoint: Endpoint, req: &'a crate::wire::Request<'_>, name: &'a str) -> Self {
+        RequestFacts {
+            endpoint,
+            uid: &req.uid,
+            operation: &req.operation,
+            kind: &req.kind.kind,
+            namespace: req.namespace.as_deref().unwrap_or_default(),
+            name,
+            user: req.user_info.username.as_deref().unwrap_or_default(),
+            dry_run: req.dry_run.unwrap_or(false),
+        }
+    }
+}
+
 impl AuditRecord {
     /// The record of a decision; `eval` is `None` for requests left untouched unexamined.
     pub fn new(
@@ -105,41 +121,56 @@ impl AuditRecord {
     }
 }
 
-fn image(eval: &Evaluation<'_>, img: &ImageDecision<'_>, endpoint: Endpoint) -> AuditImage {
-    let (stream, selector, resolved) = match &img.resolution {
-        Resolution::NotAStream => (None, None, None),
-        Resolution::Resolved {
+/// What the audit record says of one image, borrowed from the decision.
+struct ImageFacts<'e> {
+    stream: Option<StreamName<'e>>,
+    tag: Option<&'e str>,
+    resolved: Option<&'e str>,
+    access: &'static str,
+    error: Option<String>,
+}
+
+impl<'e> ImageFacts<'e> {
+    fn of(img: &'e ImageDecision<'_>, endpoint: Endpoint) -> ImageFacts<'e> {
+        let (stream, selector, resolved) = match &img.resolution {
+            Resolution::NotAStream => (None, None, None),
+            Resolution::Resolved {
+                stream,
+                selector,
+                image,
+                ..
+            } => (Some(*stream), Some(selector), Some(&**image)),
+            Resolution::Unresolvable {
+                stream, selector, ..
+            } => (Some(*stream), Some(selector), None),
+        };
+        let error = img.denial(endpoint);
+        let access = match (&img.access, &error, stream) {
+            (Some(AccessDecision::Denied(_)), _, _) | (_, Some(_), _) => "denied",
+            (_, None, Some(_)) => "allowed",
+            (_, None, None) => "not-a-stream",
+        };
+        ImageFacts {
             stream,
-            selector,
-            image,
-            ..
-        } => (
-            Some(stream.to_string()),
-            Some(*selector),
-            Some(image.to_string()),
-        ),
-        Resolution::Unresolvable {
-            stream, selector, ..
-        } => (Some(stream.to_string()), Some(*selector), None),
-    };
-    let error = img.denial(endpoint);
-    let access = match (&img.access, &error, &stream) {
-        (Some(AccessDecision::Denied(_)), _, _) | (_, Some(_), _) => "denied",
-        (_, None, Some(_)) => "allowed",
-        (_, None, None) => "not-a-stream",
-    };
+            tag: selector.and_then(|s| s.tag()),
+            resolved,
+            access,
+            error,
+        }
+    }
+}
+
+fn image(eval: &Evaluation<'_>, img: &ImageDecision<'_>, endpoint: Endpoint) -> AuditImage {
+    let facts = ImageFacts::of(img, endpoint);
     AuditImage {
         container: img.container.to_owned(),
         path: img.path(eval.kind).to_string(),
         requested: img.requested.to_owned(),
-        resolved,
-        stream,
-        tag: selector.and_then(|s| match s {
-            Selector::Tag(t) => Some(t.to_owned()),
-            Selector::Digest(_) => None,
-        }),
-        access: access.to_owned(),
-        error,
+        resolved: facts.resolved.map(str::to_owned),
+        stream: facts.stream.map(|s| s.to_string()),
+        tag: facts.tag.map(str::to_owned),
+        access: facts.access.to_owned(),
+        error: facts.error,
     }
 }
 
@@ -165,18 +196,19 @@ pub fn write_line(
     let _ = write!(out, "{:.3}", jiff::Timestamp::now());
     out.extend_from_slice(b"\",\"endpoint\":\"");
     out.extend_from_slice(facts.endpoint.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"uid\":");
-    jsonw::string(out, facts.uid);
-    out.extend_from_slice(b",\"operation\":");
-    jsonw::string(out, facts.operation);
-    out.extend_from_slice(b",\"kind\":");
-    jsonw::string(out, facts.kind);
-    out.extend_from_slice(b",\"namespace\":");
-    jsonw::string(out, facts.namespace);
-    out.extend_from_slice(b",\"name\":");
-    jsonw::string(out, facts.name);
-    out.extend_from_slice(b",\"user\":");
-    jsonw::string(out, facts.user);
+    out.push(b'"');
+    for (key, value) in [
+        ("uid", facts.uid),
+        ("operation", facts.operation),
+        ("kind", facts.kind),
+        ("namespace", facts.namespace),
+        ("name", facts.name),
+        ("user", facts.user),
+    ] {
+        out.push(b',');
+        jsonw::key(out, key);
+        jsonw::string(out, value);
+    }
     out.extend_from_slice(b",\"serviceAccount\":\"");
     if let Some(e) = eval {
         jsonw::escaped(out, e.service_account.namespace);
@@ -209,24 +241,13 @@ fn write_image(
     img: &ImageDecision<'_>,
     endpoint: Endpoint,
 ) {
-    let (stream, selector, resolved) = match &img.resolution {
-        Resolution::NotAStream => (None, None, None),
-        Resolution::Resolved {
-            stream,
-            selector,
-            image,
-            ..
-        } => (Some(stream), Some(selector), Some(&**image)),
-        Resolution::Unresolvable {
-            stream, selector, ..
-        } => (Some(stream), Some(selector), None),
-    };
-    let error = img.denial(endpoint);
-    let access = match (&img.access, &error, stream) {
-        (Some(AccessDecision::Denied(_)), _, _) | (_, Some(_), _) => "denied",
-        (_, None, Some(_)) => "allowed",
-        (_, None, None) => "not-a-stream",
-    };
+    let ImageFacts {
+        stream,
+        tag,
+        resolved,
+        access,
+        error,
+    } = ImageFacts::of(img, endpoint);
     out.extend_from_slice(b"{\"container\":");
     jsonw::string(out, img.container);
     out.extend_from_slice(b",\"path\":\"");
@@ -247,7 +268,7 @@ fn write_image(
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"tag\":");
-    jsonw::opt_string(out, selector.and_then(|s| s.tag()));
+    jsonw::opt_string(out, tag);
     out.extend_from_slice(b",\"access\":\"");
     out.extend_from_slice(access.as_bytes());
     out.push(b'"');

@@ -263,6 +263,28 @@ mod tests {
         }
     }
 
+    fn resolved(stream: StreamName<'_>) -> Resolution<'_> {
+        Resolution::Resolved {
+            stream,
+            selector: Selector::Tag("latest"),
+            form: Form::Local,
+            image: Arc::from("reg.example/app@sha256:1"),
+        }
+    }
+
+    fn evaluation(images: Vec<ImageDecision<'_>>) -> Evaluation<'_> {
+        Evaluation {
+            kind: Kind::Pod,
+            operation: Operation::Create,
+            namespace: "ns",
+            service_account: ServiceAccount {
+                namespace: "ns",
+                name: "default",
+            },
+            images,
+        }
+    }
+
     #[test]
     fn annotations_are_json_arrays_in_strings() {
         let stream = StreamName {
@@ -280,29 +302,11 @@ mod tests {
             },
         );
         denied.index = 1;
-        let eval = Evaluation {
-            kind: Kind::Pod,
-            operation: Operation::Create,
-            namespace: "ns",
-            service_account: ServiceAccount {
-                namespace: "ns",
-                name: "default",
-            },
-            images: vec![
-                image(
-                    "main",
-                    "app:latest",
-                    Resolution::Resolved {
-                        stream,
-                        selector: Selector::Tag("latest"),
-                        form: Form::Local,
-                        image: Arc::from("reg.example/app@sha256:1"),
-                    },
-                ),
-                denied,
-                image("plain", "nginx", Resolution::NotAStream),
-            ],
-        };
+        let eval = evaluation(vec![
+            image("main", "app:latest", resolved(stream)),
+            denied,
+            image("plain", "nginx", Resolution::NotAStream),
+        ]);
         let body = encode(
             "admission.k8s.io/v1",
             "u",
@@ -336,25 +340,11 @@ mod tests {
                 image(
                     if i % 2 == 0 { &long } else { "short\"" },
                     "app:latest",
-                    Resolution::Resolved {
-                        stream,
-                        selector: Selector::Tag("latest"),
-                        form: Form::Local,
-                        image: Arc::from("reg.example/app@sha256:1"),
-                    },
+                    resolved(stream),
                 )
             })
             .collect();
-        let eval = Evaluation {
-            kind: Kind::Pod,
-            operation: Operation::Create,
-            namespace: "ns",
-            service_account: ServiceAccount {
-                namespace: "ns",
-                name: "default",
-            },
-            images,
-        };
+        let eval = evaluation(images);
         let body = encode(
             "admission.k8s.io/v1",
             "u",

@@ -1770,16 +1770,7 @@ mod admission {
             };
             self.rt
                 .block_on(eval.check_access(&self.admission.access, &self.snapshot));
-            let facts = RequestFacts {
-                endpoint,
-                uid: &req.uid,
-                operation: &req.operation,
-                kind: &req.kind.kind,
-                namespace: req.namespace.as_deref().unwrap_or_default(),
-                name: "the-name",
-                user: req.user_info.username.as_deref().unwrap_or_default(),
-                dry_run: req.dry_run.unwrap_or(false),
-            };
+            let facts = RequestFacts::of(endpoint, req, "the-name");
             let latency = std::time::Duration::from_micros(412);
             let mut line = Vec::new();
             audit::write_line(
