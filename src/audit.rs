@@ -89,6 +89,8 @@ impl<'a> RequestFacts<'a> {
 
 impl AuditRecord {
     /// The record of a decision; `eval` is `None` for requests left untouched unexamined.
+    /// Admission writes the same bytes with `write_line` without building it; this is
+    /// the typed form (the property tests hold `write_line` to it).
     pub fn new(
         facts: &RequestFacts<'_>,
         eval: Option<&Evaluation<'_>>,
