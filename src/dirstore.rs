@@ -42,6 +42,10 @@ struct FileState {
     fingerprint: Fingerprint,
     /// The last objects this file parsed into; kept while the file is broken.
     objects: Arc<Vec<Manifest>>,
+    /// Its streams, compiled once when the file is read: a change to one file
+    /// (the importer writes a status every few seconds) must not recompile
+    /// every stream in the directory.
+    streams: Arc<Vec<Arc<StreamEntry>>>,
     error: Option<String>,
 }
 
@@ -111,22 +115,23 @@ impl DirSource {
         }
         for (path, fingerprint, parsed) in parse_all(changed) {
             match parsed {
-                Ok(objects) => {
+                Ok((objects, streams)) => {
                     self.files.insert(
                         path,
                         FileState {
                             fingerprint,
                             objects: Arc::new(objects),
+                            streams: Arc::new(streams),
                             error: None,
                         },
                     );
                     out.changed = true;
                 }
                 Err(reason) => {
-                    let objects = self
+                    let (objects, streams) = self
                         .files
                         .get(&path)
-                        .map(|f| f.objects.clone())
+                        .map(|f| (f.objects.clone(), f.streams.clone()))
                         .unwrap_or_default();
                     out.errors.push((path.clone(), reason.clone()));
                     self.files.insert(
@@ -134,6 +139,7 @@ impl DirSource {
                         FileState {
                             fingerprint,
                             objects,
+                            streams,
                             error: Some(reason),
                         },
                     );
@@ -199,23 +205,33 @@ impl DirSource {
                 (ns, Arc::new(keyring))
             })
             .collect();
-        let entries = self.files.iter().flat_map(|(path, f)| {
-            let origin: Arc<Path> = Arc::from(path.as_path());
-            f.objects.iter().filter_map(move |m| match m {
-                Manifest::Stream(s) => Some(Arc::new(StreamEntry::compile_from(
-                    s.clone(),
-                    Some(origin.clone()),
-                ))),
-                _ => None,
-            })
-        });
+        let entries = self.files.values().flat_map(|f| f.streams.iter().cloned());
         Snapshot::from_entries(entries)
             .with_rbac(rbac)
             .with_keyrings(keyrings)
     }
 }
 
-type Parsed = (PathBuf, Fingerprint, Result<Vec<Manifest>, String>);
+type Parsed = (
+    PathBuf,
+    Fingerprint,
+    Result<(Vec<Manifest>, Vec<Arc<StreamEntry>>), String>,
+);
+
+/// The file's streams compiled for lookups, remembering the file.
+fn compile(path: &Path, objects: &[Manifest]) -> Vec<Arc<StreamEntry>> {
+    let origin: Arc<Path> = Arc::from(path);
+    objects
+        .iter()
+        .filter_map(|m| match m {
+            Manifest::Stream(s) => Some(Arc::new(StreamEntry::compile_from(
+                s.clone(),
+                Some(origin.clone()),
+            ))),
+            _ => None,
+        })
+        .collect()
+}
 
 /// Reads and parses files on every core: a large streams directory is tens of
 /// megabytes of YAML, and start-up (readiness) waits for it.
@@ -223,7 +239,11 @@ fn parse_all(files: Vec<(PathBuf, Fingerprint)>) -> Vec<Parsed> {
     let parse = |(path, fingerprint): (PathBuf, Fingerprint)| {
         let parsed = std::fs::read_to_string(&path)
             .map_err(|e| e.to_string())
-            .and_then(|text| parse_file(&text, is_json(&path)));
+            .and_then(|text| parse_file(&text, is_json(&path)))
+            .map(|objects| {
+                let streams = compile(&path, &objects);
+                (objects, streams)
+            });
         (path, fingerprint, parsed)
     };
     let threads = std::thread::available_parallelism()

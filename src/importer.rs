@@ -22,6 +22,10 @@ use crate::resolve::StreamName;
 use crate::snapshot::{Snapshot, StreamEntry};
 use crate::store::Store;
 
+/// The shortest time between two planning passes over every stream; a tag
+/// due sooner waits at most this long.
+const MIN_PASS_GAP: Duration = Duration::from_secs(1);
+
 /// Where statuses are written and pull secrets read.
 #[derive(Clone)]
 pub enum Backend {
@@ -168,6 +172,7 @@ impl Importer {
         shutdown: CancellationToken,
     ) {
         let mut changes = self.store.subscribe();
+        let mut last_pass: Option<Instant> = None;
         loop {
             if !*leader.borrow_and_update() {
                 tokio::select! {
@@ -176,8 +181,26 @@ impl Importer {
                 }
                 continue;
             }
+            // A pass over every stream is tens of milliseconds at 10,000 streams:
+            // it runs off the runtime's workers (on them it held admission
+            // requests up to 100 ms) and at most once per MIN_PASS_GAP, however
+            // often statuses written by the last pass come back as changes.
+            if let Some(wait) = last_pass.and_then(|t| MIN_PASS_GAP.checked_sub(t.elapsed())) {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+            last_pass = Some(Instant::now());
             let snap = self.store.load_full();
-            let (work, wake) = self.plan(&snap, Instant::now());
+            let planner = self.clone();
+            let planned = snap.clone();
+            let Ok((work, wake)) =
+                tokio::task::spawn_blocking(move || planner.plan(&planned, Instant::now())).await
+            else {
+                tracing::error!("the import planner failed; retrying");
+                continue;
+            };
             if !work.is_empty() {
                 let run = self.execute(&snap, work);
                 tokio::select! {
@@ -277,7 +300,7 @@ impl Importer {
                     work.tags.push(plan);
                 } else {
                     backlog += 1;
-                    wake = wake.min(state.bucket.wait().max(Duration::from_millis(50)));
+                    wake = wake.min(state.bucket.wait());
                 }
             }
             if !work.tags.is_empty() || !work.invalid.is_empty() {
@@ -287,7 +310,7 @@ impl Importer {
         if let Some(m) = &self.metrics {
             m.import_backlog.set(backlog);
         }
-        (out, wake.max(Duration::from_millis(50)))
+        (out, wake.max(MIN_PASS_GAP))
     }
 
     async fn execute(&self, snap: &Snapshot, work: Vec<Work>) {
