@@ -417,6 +417,36 @@ mod tests {
     }
 
     #[test]
+    fn a_changed_file_recompiles_only_its_own_streams() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("a.yaml");
+        let b = dir.path().join("b.yaml");
+        std::fs::write(&a, STREAM.replace("NAME", "one")).expect("write");
+        std::fs::write(&b, STREAM.replace("NAME", "two")).expect("write");
+        let mut src = DirSource::new(dir.path());
+        src.refresh().expect("refresh");
+        let before = src.snapshot();
+
+        std::fs::write(&b, format!("{}# edited\n", STREAM.replace("NAME", "two"))).expect("write");
+        assert!(src.refresh().expect("refresh").changed);
+        let after = src.snapshot();
+        let one = |s: &Snapshot| s.stream("n", "one").map(|e| e as *const StreamEntry);
+        let two = |s: &Snapshot| s.stream("n", "two").map(|e| e as *const StreamEntry);
+        assert!(
+            one(&before).is_some() && one(&before) == one(&after),
+            "a.yaml's stream is shared"
+        );
+        assert!(
+            two(&after).is_some() && two(&before) != two(&after),
+            "b.yaml's stream is new"
+        );
+        assert_eq!(
+            after.stream("n", "two").and_then(|e| e.origin.as_deref()),
+            Some(b.as_path())
+        );
+    }
+
+    #[test]
     fn missing_directory_is_an_error_naming_the_flag() {
         let mut src = DirSource::new("/nonexistent/streams");
         let err = src.refresh().expect_err("missing dir");
