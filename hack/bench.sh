@@ -12,7 +12,10 @@
 #      server (the same TLS/HTTP stack answering the webhook's captured
 #      answer), both driven by `oha` with the same 10-container Deployment
 #      AdmissionReview on 16 keep-alive connections: saturated for 20 s after
-#      a 5 s warm-up, then at a fixed 2,000 requests/s for 20 s.
+#      a 5 s warm-up, then at a fixed 2,000 requests/s for 20 s. Then, for
+#      information, the same fixed rate against a second `serve` with the
+#      importer on (its registries do not exist, so it keeps writing failed
+#      statuses into the files): admission beside a busy importer.
 #   4. Ends with one line:
 #      bench: mutate rps=N p50_us=N p99_us=N floor_rps=N floor_p99_us=N ratio=0.NN fixed_rps=2000 fixed_p99_us=N floor_fixed_p99_us=N rss_mib=N load_ms=N streams=10000
 #
@@ -27,6 +30,8 @@
 #   BENCH_SECONDS          length of each measured run [20]
 #   BENCH_RATE             requests/s of the fixed-rate runs [2000]
 #   BENCH_SKIP_MICRO=1     skip the criterion micro-benchmarks
+#   BENCH_SKIP_IMPORTER=1  skip the informational fixed-rate run against a
+#                          second server with the importer on
 #   BENCH_PERF=1           also profile the webhook with `perf record` during an
 #                          extra saturation run and print the top of the report
 #                          (perf.data is kept in target/bench/)
@@ -299,6 +304,40 @@ DROPPED=$(curl -s --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics" |
     awk '/^imagestream_webhook_audit_records_dropped_total/ {print $2}')
 say "webhook RSS $((RSS_KB / 1024)) MiB (peak $((HWM_KB / 1024)) MiB), floor RSS $((FLOOR_RSS_KB / 1024)) MiB;" \
     "audit log $(wc -l <"$WORK/audit.log") lines, ${DROPPED:-?} records dropped"
+
+# Admission beside a busy importer (informational; not in the summary line):
+# a second server on the same streams with the importer on. Every tag is
+# scheduled and its registry does not exist, so the importer keeps writing
+# failures into the files, the worst case of status writes and reloads.
+if [[ ${BENCH_SKIP_IMPORTER:-0} != 1 ]]; then
+    read -r IMP_PORT IMP_ADMIN_PORT < <(python3 - <<'PORTS'
+import socket
+socks = [socket.socket() for _ in range(2)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))
+PORTS
+)
+    "$BIN" serve --streams-dir "$WORK/streams" \
+        --listen "127.0.0.1:$IMP_PORT" --admin-listen "127.0.0.1:$IMP_ADMIN_PORT" \
+        --tls-cert "$WORK/certs/tls.crt" --tls-key "$WORK/certs/tls.key" \
+        --audit-log "$WORK/audit-importer.log" >"$WORK/webhook-importer.log" 2>&1 &
+    IMP_PID=$!
+    PIDS+=("$IMP_PID")
+    for _ in $(seq 6000); do
+        kill -0 "$IMP_PID" 2>/dev/null || { tail -n 20 "$WORK/webhook-importer.log" >&2; die "the importing webhook exited"; }
+        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$IMP_ADMIN_PORT/readyz" || true) == 200 ]] && break
+        sleep 0.01
+    done
+    say "webhook with the importer on: 10 s of importing, then $RATE requests/s for ${DURATION_S} s"
+    sleep 10
+    measure webhook-importing "$IMP_PID" "$IMP_PORT" "$DURATION_S" -q "$RATE" --latency-correction
+    IMPORTS=$(curl -s --max-time 5 "http://127.0.0.1:$IMP_ADMIN_PORT/metrics" |
+        awk '/^imagestream_webhook_imports_total/ {n += $2} END {print n + 0}')
+    say "importing webhook: $IMPORTS imports, $(grep -c 'streams reloaded' "$WORK/webhook-importer.log") reloads," \
+        "RSS $(($(awk '/^VmRSS:/ {print $2}' "/proc/$IMP_PID/status") / 1024)) MiB"
+    kill -TERM "$IMP_PID" 2>/dev/null || true
+fi
 
 if [[ ${BENCH_PERF:-0} == 1 ]]; then
     command -v perf >/dev/null || die "perf is needed for BENCH_PERF=1 (apt-get install linux-perf)"
