@@ -81,14 +81,11 @@ fn audit_annotations(out: &mut Vec<u8>, eval: &Evaluation<'_>, endpoint: Endpoin
         scratch: Vec::new(),
         opened: false,
     };
-    if eval.images.iter().any(|img| img.denial(endpoint).is_some()) {
-        let denials: Vec<_> = eval
-            .images
-            .iter()
-            .filter_map(|img| Some((img.container, img.requested, img.denial(endpoint)?)))
-            .collect();
-        annotations.array("denied-images", "reason", denials.into_iter());
-    }
+    let denied = eval
+        .images
+        .iter()
+        .filter_map(|img| Some((img.container, img.requested, img.denial(endpoint)?)));
+    annotations.array("denied-images", "reason", denied);
     let resolved = eval
         .images
         .iter()
