@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -175,34 +174,37 @@ pub async fn watch_streams(
     }
 }
 
-/// How many times a conflicting status write is retried.
-const STATUS_RETRIES: usize = 5;
-
 /// Writes a stream's status through the `status` subresource with server-side
 /// apply under field manager `imagestream-webhook`; the spec is never written.
+///
+/// `resource_version` is the version of the stream the status was computed
+/// from: the API server refuses the write with 409 Conflict if the stream
+/// changed since (apply with `force` would otherwise put back history another
+/// writer replaced meanwhile). A conflict is not retried with the same body;
+/// the caller computes the status again from the newer stream.
 pub async fn apply_status(
     client: &kube::Client,
     namespace: &str,
     name: &str,
+    resource_version: Option<&str>,
     status: &ImageStreamStatus,
 ) -> Result<ImageStream, kube::Error> {
     let api: Api<ImageStream> = Api::namespaced(client.clone(), namespace);
+    let mut metadata = serde_json::json!({"name": name, "namespace": namespace});
+    if let Some(rv) = resource_version {
+        metadata["resourceVersion"] = rv.into();
+    }
     let body = serde_json::json!({
         "apiVersion": crate::imagestream::API_VERSION,
         "kind": crate::imagestream::KIND,
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": metadata,
         "status": status,
     });
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let mut attempt = 0;
-    loop {
-        match api.patch_status(name, &params, &Patch::Apply(&body)).await {
-            Err(kube::Error::Api(s)) if s.code == 409 && attempt + 1 < STATUS_RETRIES => {
-                attempt += 1;
-                tracing::debug!(%namespace, %name, attempt, "status write conflicted; retrying");
-                tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;
-            }
-            other => return other,
-        }
-    }
+    api.patch_status(name, &params, &Patch::Apply(&body)).await
+}
+
+/// The API server's answer to a write made from a stale version.
+pub fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
 }

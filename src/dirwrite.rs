@@ -56,7 +56,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::manifest::DocHead;
+use crate::imagestream::{ImageStream, ImageStreamStatus};
+use crate::manifest::{DocHead, Manifest};
 
 /// Kubernetes' namespace for an object that names none.
 const DEFAULT_NAMESPACE: &str = "default";
@@ -88,6 +89,17 @@ pub enum WriteError {
     /// retry.
     #[error("{} changed while it was being updated; read it again and retry", path.display())]
     Conflict { path: PathBuf },
+    /// The stream's status in the file is no longer the one the new status
+    /// was computed from (the CLI or a hand edit wrote it meanwhile).
+    #[error(
+        "the status of ImageStream {namespace}/{name} in {} changed since it was read; it is computed again from the file as it is now",
+        path.display()
+    )]
+    Changed {
+        path: PathBuf,
+        namespace: String,
+        name: String,
+    },
     /// The new value could not be serialized.
     #[error("cannot serialize the new value: {0}")]
     Serialize(String),
@@ -104,6 +116,46 @@ pub fn set_stream_field<T: Serialize>(
     value: &T,
 ) -> Result<(), WriteError> {
     set_stream_field_hooked(path, namespace, name, key, value, &mut || {})
+}
+
+/// Writes the status of the ImageStream NS/NAME in `path` only if the file
+/// still holds `read`, the status it was computed from: the importer computes
+/// a status while a registry answers, and in that time the CLI (or a person)
+/// may have written the same stream. The file is parsed as the directory
+/// store parses it, so an unchanged status always compares equal.
+pub fn set_stream_status_if_unchanged(
+    path: &Path,
+    namespace: &str,
+    name: &str,
+    status: &ImageStreamStatus,
+    read: Option<&ImageStreamStatus>,
+) -> Result<(), WriteError> {
+    let json = is_json(path);
+    update_file(path, false, &mut || {}, |old| {
+        let old = old.unwrap_or_default();
+        let now = crate::manifest::parse_file(old, json)
+            .map_err(|e| unsupported(path, format!("{}: {e}", path.display())))?
+            .into_iter()
+            .find_map(|m| match m {
+                Manifest::Stream(is) if is_named(&is, namespace, name) => Some(is),
+                _ => None,
+            })
+            .ok_or_else(|| not_found(path, namespace, name))?;
+        if now.status.as_ref() != read {
+            return Err(WriteError::Changed {
+                path: path.to_path_buf(),
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+            });
+        }
+        set_field(old, json, namespace, name, "status", status, path)
+    })
+}
+
+fn is_named(is: &ImageStream, namespace: &str, name: &str) -> bool {
+    is.metadata.name.as_deref() == Some(name)
+        && effective_namespace(is.metadata.namespace.as_deref().unwrap_or_default())
+            == effective_namespace(namespace)
 }
 
 /// [`set_stream_field`] with a hook run just before the commit, so tests can
@@ -1667,6 +1719,45 @@ status: {}
         assert!(matches!(err, WriteError::Conflict { .. }), "{err:?}");
         assert_eq!(fs::read_to_string(&path).unwrap(), theirs);
         assert_eq!(entries(dir.path()), ["streams.yaml"]);
+    }
+
+    #[test]
+    fn a_status_computed_from_an_older_read_is_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("streams.yaml");
+        fs::write(&path, FILE).unwrap();
+        let read: ImageStreamStatus =
+            serde_json::from_value(json!({"dockerImageRepository": "old", "tags": []})).unwrap();
+        let new: ImageStreamStatus = serde_json::from_value(json!({
+            "dockerImageRepository": "registry.example/demo/app",
+            "tags": [{"tag": "1.10", "items": [{"created": "2026-11-26T17:00:00Z",
+                "dockerImageReference": format!("quay.io/example/app@{DIGEST}"), "image": DIGEST, "generation": 1}]}],
+        }))
+        .unwrap();
+        // Someone wrote another status after `read` was taken: it stays.
+        let theirs = FILE.replace(
+            "dockerImageRepository: old",
+            "dockerImageRepository: theirs",
+        );
+        fs::write(&path, &theirs).unwrap();
+        let err =
+            set_stream_status_if_unchanged(&path, "demo", "app", &new, Some(&read)).unwrap_err();
+        assert!(matches!(err, WriteError::Changed { .. }), "{err:?}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), theirs);
+        // From the file as it is, the write goes through, comments and all.
+        fs::write(&path, FILE).unwrap();
+        set_stream_status_if_unchanged(&path, "demo", "app", &new, Some(&read)).unwrap();
+        let written = fs::read_to_string(&path).unwrap();
+        assert!(
+            written.contains("dockerImageRepository: registry.example/demo/app"),
+            "{written}"
+        );
+        assert!(written.contains("# The credentials follow."), "{written}");
+        // A stream with no status yet is written only while it still has none.
+        assert!(matches!(
+            set_stream_status_if_unchanged(&path, "demo", "app", &new, None),
+            Err(WriteError::Changed { .. })
+        ));
     }
 
     #[test]

@@ -192,6 +192,10 @@ impl Importer {
                 }
             }
             last_pass = Some(Instant::now());
+            // Seen before the snapshot is read, so a change published while
+            // this pass plans wakes the next one (marked after planning, a
+            // stream list arriving meanwhile was slept through).
+            changes.borrow_and_update();
             let snap = self.store.load_full();
             let planner = self.clone();
             let planned = snap.clone();
@@ -209,7 +213,6 @@ impl Importer {
                 }
                 continue;
             }
-            changes.borrow_and_update();
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 r = changes.changed() => if r.is_err() { return },
@@ -432,6 +435,12 @@ impl Importer {
                 self.settings.history_limit,
             );
         }
+        if changed {
+            // Nothing is remembered as handled until it is written: a write
+            // refused because the stream changed meanwhile is planned again
+            // from the newer stream on the next pass.
+            self.write_status(entry, &status).await?;
+        }
         {
             let mut state = self.state();
             for plan in plans {
@@ -460,10 +469,7 @@ impl Importer {
             }
         }
         let mut stream = (**is).clone();
-        stream.status = Some(status.clone());
-        if changed {
-            self.write_status(entry, &status).await?;
-        }
+        stream.status = Some(status);
         Ok(Imported { stream, failures })
     }
 
@@ -592,10 +598,16 @@ impl Importer {
     ) -> Result<(), String> {
         let (ns, name) = (entry.namespace.to_string(), entry.name.to_string());
         match &self.backend {
-            Backend::Api(client) => crate::cluster::apply_status(client, &ns, &name, status)
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("status write of {ns}/{name} failed: {e}")),
+            Backend::Api(client) => {
+                let version = entry.object.metadata.resource_version.as_deref();
+                match crate::cluster::apply_status(client, &ns, &name, version, status).await {
+                    Ok(_) => Ok(()),
+                    Err(e) if crate::cluster::is_conflict(&e) => Err(format!(
+                        "imagestream {ns}/{name} changed while it was being imported; the status computed from the old version was not written"
+                    )),
+                    Err(e) => Err(format!("status write of {ns}/{name} failed: {e}")),
+                }
+            }
             Backend::Directory => {
                 let Some(path) = entry.origin.clone() else {
                     return Err(format!(
@@ -603,9 +615,16 @@ impl Importer {
                     ));
                 };
                 let status = status.clone();
+                let object = entry.object.clone();
                 tokio::task::spawn_blocking(move || {
-                    crate::dirwrite::set_stream_field(&path, &ns, &name, "status", &status)
-                        .map_err(|e| e.to_string())
+                    crate::dirwrite::set_stream_status_if_unchanged(
+                        &path,
+                        &ns,
+                        &name,
+                        &status,
+                        object.status.as_ref(),
+                    )
+                    .map_err(|e| e.to_string())
                 })
                 .await
                 .map_err(|e| format!("status writer task failed: {e}"))?

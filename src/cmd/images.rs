@@ -632,7 +632,8 @@ async fn delete_tag(ctx: &Ctx, name: &str, tag: &str) -> Result<ExitCode, String
                     .await?;
             }
             Target::Api(client) => {
-                cluster::apply_status(client, &ns, name, &status)
+                let version = stored.stream.metadata.resource_version.as_deref();
+                cluster::apply_status(client, &ns, name, version, &status)
                     .await
                     .map_err(|e| api_error(e, &ns, name))?;
             }

@@ -265,7 +265,10 @@ async fn status_writes_are_server_side_apply_on_the_status_subresource() {
     imagestream_webhook::tls::install_crypto_provider();
     let api = FakeApi::start().await;
     api.put_stream(stream("team", "app", true, &digest(1)));
-    api.conflict_next_status_writes(1);
+    let read_version = api.stream("team", "app").expect("stored")["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("resourceVersion")
+        .to_owned();
     let tmp = tempfile::tempdir().expect("tempdir");
     let client = cluster::client(Some(&api.kubeconfig(tmp.path())), None)
         .await
@@ -276,9 +279,27 @@ async fn status_writes_are_server_side_apply_on_the_status_subresource() {
             "dockerImageReference": format!("quay.io/team/app@{}", digest(7)), "image": digest(7), "generation": 1}]}]
     }))
     .expect("status");
-    let written = cluster::apply_status(&client, "team", "app", &status)
+
+    // Someone else moves the tag after the status was computed: the write is refused, not
+    // applied over their history.
+    api.put_stream(stream("team", "app", true, &digest(2)));
+    let refused = cluster::apply_status(&client, "team", "app", Some(&read_version), &status)
         .await
-        .expect("written after a conflict");
+        .expect_err("a status computed from an older version is refused");
+    assert!(cluster::is_conflict(&refused), "{refused}");
+    let stored = api.stream("team", "app").expect("stored");
+    assert_eq!(
+        stored["status"]["tags"][0]["items"][0]["image"],
+        digest(2),
+        "the other writer's history stays"
+    );
+
+    let current = stored["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("resourceVersion");
+    let written = cluster::apply_status(&client, "team", "app", Some(current), &status)
+        .await
+        .expect("written from the current version");
     assert_eq!(
         written
             .status
@@ -292,8 +313,11 @@ async fn status_writes_are_server_side_apply_on_the_status_subresource() {
         .into_iter()
         .filter(|r| r.method == "PATCH")
         .collect();
-    assert_eq!(patches.len(), 2, "one conflict, one success");
-    for p in &patches {
+    assert_eq!(
+        patches.iter().map(|p| p.status).collect::<Vec<_>>(),
+        [409, 200]
+    );
+    for (p, version) in patches.iter().zip([read_version.as_str(), current]) {
         assert_eq!(
             p.path,
             "/apis/image.openshift.io/v1/namespaces/team/imagestreams/app/status"
@@ -309,7 +333,7 @@ async fn status_writes_are_server_side_apply_on_the_status_subresource() {
         assert_eq!(p.body["kind"], "ImageStream");
         assert_eq!(
             p.body["metadata"],
-            json!({"name": "app", "namespace": "team"})
+            json!({"name": "app", "namespace": "team", "resourceVersion": version})
         );
         assert!(p.body.get("spec").is_none(), "the spec is never written");
         assert_eq!(p.body["status"]["tags"][0]["items"][0]["image"], digest(7));
@@ -319,6 +343,7 @@ async fn status_writes_are_server_side_apply_on_the_status_subresource() {
         stored["spec"]["tags"][0]["name"], "latest",
         "spec untouched"
     );
+    assert_eq!(stored["status"]["tags"][0]["items"][0]["image"], digest(7));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,8 @@ pub struct Recorded {
     pub query: String,
     pub content_type: String,
     pub body: Value,
+    /// The status the fake answered with (0 while the answer is being made).
+    pub status: u16,
 }
 
 type ObjKey = (String, String, String);
@@ -50,8 +52,6 @@ struct Inner {
     down: bool,
     /// Answer 404 for ImageStreams, as an API server without the CRD does.
     no_crd: bool,
-    /// Answer this many status patches with 409 first.
-    conflicts: usize,
     /// Hold full lists (not the one-item CRD probe) this long.
     list_delay: std::time::Duration,
     generated: u64,
@@ -212,10 +212,6 @@ impl FakeApi {
         self.lock().list_delay = delay;
     }
 
-    pub fn conflict_next_status_writes(&self, n: usize) {
-        self.lock().conflicts = n;
-    }
-
     /// Someone else edits `pointer` of the object just before the next JSON patch lands.
     pub fn edit_before_next_patch(
         &self,
@@ -338,30 +334,49 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let path = uri.path().to_owned();
-    let query = uri.query().unwrap_or_default().to_owned();
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let body_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let (down, no_crd) = {
-        let mut s = api.lock();
-        s.requests.push(Recorded {
-            method: method.to_string(),
-            path: path.clone(),
-            query: query.clone(),
-            content_type: content_type.clone(),
-            body: body_json.clone(),
-        });
-        (s.down, s.no_crd)
+    let request = Recorded {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        query: uri.query().unwrap_or_default().to_owned(),
+        content_type: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        status: 0,
     };
+    let (index, down, no_crd) = {
+        let mut s = api.lock();
+        s.requests.push(request.clone());
+        (s.requests.len() - 1, s.down, s.no_crd)
+    };
+    let response = respond(&api, method, request, down, no_crd).await;
+    if let Some(r) = api.lock().requests.get_mut(index) {
+        r.status = response.status().as_u16();
+    }
+    response
+}
+
+async fn respond(
+    api: &FakeApi,
+    method: Method,
+    request: Recorded,
+    down: bool,
+    no_crd: bool,
+) -> Response {
+    let Recorded {
+        path,
+        query,
+        content_type,
+        body: body_json,
+        ..
+    } = request;
     if down {
         return status(500, "InternalError", "the fake API server is down");
     }
     if method == Method::POST && path == "/apis/authorization.k8s.io/v1/subjectaccessreviews" {
-        return subject_access_review(&api, &body_json);
+        return subject_access_review(api, &body_json);
     }
     let Some(t) = target(&path) else {
         return status(
@@ -379,13 +394,13 @@ async fn handle(
     }
     let watching = matches!(query_param(&query, "watch"), Some("true" | "1"));
     match (method.as_str(), &t.name) {
-        ("GET", None) if watching => watch(&api, &t.resource, &query),
+        ("GET", None) if watching => watch(api, &t.resource, &query),
         ("GET", None) => {
             let delay = api.lock().list_delay;
             if query_param(&query, "limit") != Some("1") {
                 tokio::time::sleep(delay).await;
             }
-            list(&api, &t)
+            list(api, &t)
         }
         ("GET", Some(name)) => match api.get(
             &t.resource,
@@ -399,9 +414,9 @@ async fn handle(
                 &format!("{} \"{name}\" not found", t.resource),
             ),
         },
-        ("POST", None) => create(&api, &t, body_json),
-        ("PATCH", Some(name)) => patch(&api, &t, name, &content_type, &body_json),
-        ("PUT", Some(name)) => replace(&api, &t, name, body_json),
+        ("POST", None) => create(api, &t, body_json),
+        ("PATCH", Some(name)) => patch(api, &t, name, &content_type, &body_json),
+        ("PUT", Some(name)) => replace(api, &t, name, body_json),
         _ => status(
             405,
             "MethodNotAllowed",
@@ -537,18 +552,24 @@ fn patch(api: &FakeApi, t: &Target, name: &str, content_type: &str, body: &Value
             &format!("{} \"{name}\" not found", t.resource),
         );
     };
+    // A resourceVersion in a patch's body is a precondition, as the API server
+    // treats it (apply and merge patches alike).
+    let want_rv = body
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str);
+    if want_rv.is_some_and(|rv| {
+        Some(rv)
+            != obj
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+    }) {
+        return status(
+            409,
+            "Conflict",
+            "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again",
+        );
+    }
     if t.sub.as_deref() == Some("status") {
-        {
-            let mut s = api.lock();
-            if s.conflicts > 0 {
-                s.conflicts -= 1;
-                return status(
-                    409,
-                    "Conflict",
-                    "Operation cannot be fulfilled: the object has been modified",
-                );
-            }
-        }
         obj["status"] = body["status"].clone();
         return json_response(StatusCode::OK, &api.put(&t.resource, obj));
     }
@@ -581,21 +602,6 @@ fn patch(api: &FakeApi, t: &Target, name: &str, content_type: &str, body: &Value
             );
         }
     } else if content_type.starts_with("application/merge-patch+json") {
-        let want_rv = body
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str);
-        if want_rv.is_some_and(|rv| {
-            Some(rv)
-                != obj
-                    .pointer("/metadata/resourceVersion")
-                    .and_then(Value::as_str)
-        }) {
-            return status(
-                409,
-                "Conflict",
-                "the object has been modified; please apply your changes to the latest version",
-            );
-        }
         json_patch::merge(&mut obj, body);
     } else {
         return status(

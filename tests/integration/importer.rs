@@ -597,3 +597,106 @@ async fn import_image_in_cluster_mode_creates_the_stream_and_applies_status() {
         text(&out.stdout)
     );
 }
+
+/// A registry that answers every request `delay` late with 404, counting requests.
+async fn slow_registry(
+    delay: Duration,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let app = axum::Router::new().fallback(move || {
+        let hits = counted.clone();
+        async move {
+            hits.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(delay).await;
+            (
+                StatusCode::NOT_FOUND,
+                [(header::CONTENT_TYPE, "application/json")],
+                r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+            )
+                .into_response()
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_changed_during_an_import_is_not_overwritten_by_it() {
+    use crate::fakeapi::{FakeApi, STREAMS};
+    use std::sync::atomic::Ordering;
+    let (addr, hits) = slow_registry(Duration::from_millis(300)).await;
+    let api = FakeApi::start().await;
+    let digest = |n: u8| format!("sha256:{}", format!("{n:02x}").repeat(32));
+    // `latest` was pushed (status only); `slow` is imported from the slow registry.
+    let stream = |pushed: &str| {
+        json!({"metadata": {"name": "app", "namespace": "team", "generation": 1},
+            "spec": {"tags": [{"name": "slow", "from": {"kind": "DockerImage", "name": format!("{addr}/team/app:1")},
+                "importPolicy": {"insecure": true}, "generation": 1}]},
+            "status": {"tags": [{"tag": "latest", "items": [{"created": "2026-11-26T17:00:00Z",
+                "dockerImageReference": format!("quay.io/team/app@{pushed}"), "image": pushed, "generation": 1}]}]}})
+    };
+    api.put_stream(stream(&digest(1)));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let _server = Server::start_cluster(&api.kubeconfig(tmp.path()), &[]);
+
+    // While the import waits on the registry, another image is pushed to `latest`.
+    let deadline = Instant::now() + BOUND;
+    while hits.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the import never reached the registry"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    api.put_stream(stream(&digest(2)));
+
+    let deadline = Instant::now() + BOUND;
+    let stored = loop {
+        let stored = api.get(STREAMS, "team", "app").expect("stream");
+        let tags = stored["status"]["tags"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let failed = tags
+            .iter()
+            .any(|t| t["tag"] == "slow" && t["conditions"][0]["reason"] == "NotFound");
+        if failed {
+            break stored;
+        }
+        assert!(Instant::now() < deadline, "no import result: {stored}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let latest = stored["status"]["tags"]
+        .as_array()
+        .and_then(|tags| tags.iter().find(|t| t["tag"] == "latest"))
+        .expect("latest kept");
+    assert_eq!(
+        latest["items"][0]["image"],
+        digest(2),
+        "the push made during the import stays: {stored}"
+    );
+    let writes: Vec<u16> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path.ends_with("/imagestreams/app/status"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        writes.first(),
+        Some(&409),
+        "the status computed before the push was refused: {writes:?}"
+    );
+}
