@@ -332,8 +332,9 @@ fn list_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Re-reads the directory every `interval` and publishes a new snapshot when
-/// something changed; `on_refresh` sees every refresh (for logs and metrics).
+/// Re-reads the directory every `interval` (on a background-priority thread)
+/// and publishes a new snapshot when something changed; `on_refresh` sees
+/// every refresh (for logs and metrics).
 pub async fn watch(
     mut source: DirSource,
     interval: Duration,
@@ -346,7 +347,7 @@ pub async fn watch(
             _ = &mut shutdown => return,
             _ = tokio::time::sleep(interval) => {}
         }
-        let joined = tokio::task::spawn_blocking(move || {
+        let joined = crate::background::run("dir-reload", move || {
             let result = source.refresh();
             let snap = match &result {
                 Ok(r) if r.changed => Some(source.snapshot()),
@@ -355,7 +356,7 @@ pub async fn watch(
             (source, result, snap)
         })
         .await;
-        let Ok((s, result, snap)) = joined else {
+        let Some((s, result, snap)) = joined else {
             tracing::error!("directory refresh task panicked; stopping the directory watch");
             return;
         };

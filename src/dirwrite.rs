@@ -51,6 +51,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
@@ -133,14 +134,7 @@ pub fn set_stream_status_if_unchanged(
     let json = is_json(path);
     update_file(path, false, &mut || {}, |old| {
         let old = old.unwrap_or_default();
-        let now = crate::manifest::parse_file(old, json)
-            .map_err(|e| unsupported(path, format!("{}: {e}", path.display())))?
-            .into_iter()
-            .find_map(|m| match m {
-                Manifest::Stream(is) if is_named(&is, namespace, name) => Some(is),
-                _ => None,
-            })
-            .ok_or_else(|| not_found(path, namespace, name))?;
+        let now = stored_stream(old, json, namespace, name, path)?;
         if now.status.as_ref() != read {
             return Err(WriteError::Changed {
                 path: path.to_path_buf(),
@@ -150,6 +144,34 @@ pub fn set_stream_status_if_unchanged(
         }
         set_field(old, json, namespace, name, "status", status, path)
     })
+}
+
+/// The stream NS/NAME as the directory store reads it; in YAML only its own
+/// document is parsed (a file may hold thousands of streams).
+fn stored_stream(
+    text: &str,
+    json: bool,
+    namespace: &str,
+    name: &str,
+    path: &Path,
+) -> Result<Arc<ImageStream>, WriteError> {
+    let namespace = effective_namespace(namespace);
+    let parsed = if json {
+        crate::manifest::parse_file(text, true)
+    } else {
+        let (_, body) = split_bom(text);
+        let docs = split_documents(body);
+        let doc = find_stream(body, &docs, namespace, name, path)?;
+        crate::manifest::parse_file(&body[doc.parse_from..doc.end], false)
+    };
+    parsed
+        .map_err(|e| unsupported(path, format!("{}: {e}", path.display())))?
+        .into_iter()
+        .find_map(|m| match m {
+            Manifest::Stream(is) if is_named(&is, namespace, name) => Some(is),
+            _ => None,
+        })
+        .ok_or_else(|| not_found(path, namespace, name))
 }
 
 fn is_named(is: &ImageStream, namespace: &str, name: &str) -> bool {

@@ -183,7 +183,7 @@ impl Importer {
             }
             // A pass over every stream is tens of milliseconds at 10,000 streams:
             // it runs off the runtime's workers (on them it held admission
-            // requests up to 100 ms) and at most once per MIN_PASS_GAP, however
+            // requests up to 100 ms), at background priority, and at most once per MIN_PASS_GAP, however
             // often statuses written by the last pass come back as changes.
             if let Some(wait) = last_pass.and_then(|t| MIN_PASS_GAP.checked_sub(t.elapsed())) {
                 tokio::select! {
@@ -199,8 +199,10 @@ impl Importer {
             let snap = self.store.load_full();
             let planner = self.clone();
             let planned = snap.clone();
-            let Ok((work, wake)) =
-                tokio::task::spawn_blocking(move || planner.plan(&planned, Instant::now())).await
+            let Some((work, wake)) = crate::background::run("import-planner", move || {
+                planner.plan(&planned, Instant::now())
+            })
+            .await
             else {
                 tracing::error!("the import planner failed; retrying");
                 continue;
@@ -616,18 +618,19 @@ impl Importer {
                 };
                 let status = status.clone();
                 let object = entry.object.clone();
-                tokio::task::spawn_blocking(move || {
+                let (n, s) = (ns.clone(), name.clone());
+                crate::background::run("status-writer", move || {
                     crate::dirwrite::set_stream_status_if_unchanged(
                         &path,
-                        &ns,
-                        &name,
+                        &n,
+                        &s,
                         &status,
                         object.status.as_ref(),
                     )
                     .map_err(|e| e.to_string())
                 })
                 .await
-                .map_err(|e| format!("status writer task failed: {e}"))?
+                .ok_or_else(|| format!("the status writer of {ns}/{name} failed"))?
             }
         }
     }

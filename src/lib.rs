@@ -9,6 +9,7 @@ pub mod access;
 pub mod admin;
 pub mod admission;
 pub mod audit;
+pub mod background;
 pub mod certs;
 pub mod cli;
 pub mod cluster;
