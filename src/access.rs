@@ -3,11 +3,8 @@
 
 use std::fmt;
 
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-
 use crate::config::SameNamespaceAccess;
-use crate::metrics::AccessLabels;
+use crate::metrics::AccessCounters;
 use crate::rbac::{Attributes, Authorization, Subject};
 use crate::resolve::StreamName;
 use crate::snapshot::Snapshot;
@@ -116,7 +113,7 @@ pub struct AccessChecker {
     pub authority: Authority,
     pub same_namespace: SameNamespaceAccess,
     /// Counts every answer by result and source, when metrics are on.
-    pub checks: Option<Family<AccessLabels, Counter>>,
+    pub checks: Option<AccessCounters>,
 }
 
 /// One answer with its explanation, for `check-access`.
@@ -145,16 +142,7 @@ impl AccessChecker {
     ) -> AccessDecision {
         let explained = self.explain(snap, sa, stream).await;
         if let Some(checks) = &self.checks {
-            checks
-                .get_or_create(&AccessLabels {
-                    result: if explained.decision.is_allowed() {
-                        "allowed"
-                    } else {
-                        "denied"
-                    },
-                    source: explained.source.as_str(),
-                })
-                .inc();
+            checks.count(explained.decision.is_allowed(), explained.source.as_str());
         }
         explained.decision
     }

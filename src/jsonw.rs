@@ -99,33 +99,16 @@ pub fn string_in_string(out: &mut Vec<u8>, s: &str, scratch: &mut Vec<u8>) -> us
     len + 2
 }
 
-/// No byte of `s` needs escaping. Eight bytes per step and no early exit,
-/// so the loop stays branch-free; the tail is padded with a clean byte.
+/// No byte of `s` needs escaping. A fold with no early exit, which LLVM
+/// turns into SIMD compares (16 bytes per step with x86-64's baseline SSE2).
+/// It replaced an 8-bytes-per-step bit trick whose padded tail word went
+/// through a `memcpy` and a store-forwarding stall on every string: that tail
+/// was 60% of the function's time in a server profile (and the fold measured
+/// 1.4–2× faster at every length from 12 to 3,300 bytes).
 fn is_clean(bytes: &[u8]) -> bool {
-    let mut chunks = bytes.chunks_exact(8);
-    let mut dirty = false;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        dirty |= needs_escape(u64::from_le_bytes(word));
-    }
-    let rest = chunks.remainder();
-    let mut word = [b'a'; 8];
-    word[..rest.len()].copy_from_slice(rest);
-    !(dirty || needs_escape(u64::from_le_bytes(word)))
-}
-
-/// Whether any of the eight bytes is `"`, `\` or below 0x20 (exact: the
-/// classic "has a byte less than n / equal to n" bit tricks, n ≤ 128).
-fn needs_escape(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    let q = w ^ (ONES * u64::from(b'"'));
-    let quote = q.wrapping_sub(ONES) & !q & HIGH;
-    let s = w ^ (ONES * u64::from(b'\\'));
-    let backslash = s.wrapping_sub(ONES) & !s & HIGH;
-    (control | quote | backslash) != 0
+    !bytes.iter().fold(false, |dirty, &b| {
+        dirty | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
 }
 
 /// serde_json's escape table: 0 for bytes written as they are, else the
@@ -180,21 +163,21 @@ mod tests {
     }
 
     #[test]
-    fn words_needing_escapes_are_found_in_every_position() {
+    fn bytes_needing_escapes_are_found_in_every_position() {
         for bad in [b'"', b'\\', 0u8, 0x1f] {
-            for pos in 0..8 {
-                let mut w = *b"abcdefgh";
-                w[pos] = bad;
-                assert!(needs_escape(u64::from_le_bytes(w)), "{bad:#x} at {pos}");
+            for len in [1, 7, 8, 16, 17, 40] {
+                for pos in 0..len {
+                    let mut s = vec![b'a'; len];
+                    s[pos] = bad;
+                    assert!(!is_clean(&s), "{bad:#x} at {pos} of {len}");
+                }
             }
         }
-        for clean in [
-            *b"abcdefgh",
-            *b" !#$%&'(",
-            [0x7f, 0x80, 0xff, b'[', b']', b'{', b'}', 0x20],
-        ] {
-            assert!(!needs_escape(u64::from_le_bytes(clean)), "{clean:?}");
-        }
+        let clean: Vec<u8> = (0x20..=0xffu8)
+            .filter(|b| ![b'"', b'\\'].contains(b))
+            .collect();
+        assert!(is_clean(&clean));
+        assert!(is_clean(b""));
     }
 
     #[test]

@@ -27,6 +27,43 @@ pub struct AccessLabels {
     pub source: &'static str,
 }
 
+/// The six access-check counters, looked up once: a family lookup (lock,
+/// label hash) for each image of each request cost more than the count.
+#[derive(Clone)]
+pub struct AccessCounters {
+    /// `[allowed, denied]` × `[local, cache, api]`.
+    by: [[Counter; 3]; 2],
+}
+
+impl AccessCounters {
+    pub const SOURCES: [&'static str; 3] = ["local", "cache", "api"];
+
+    pub fn of(family: &Family<AccessLabels, Counter>) -> AccessCounters {
+        let row = |result: &'static str| {
+            Self::SOURCES.map(|source| {
+                family
+                    .get_or_create(&AccessLabels { result, source })
+                    .clone()
+            })
+        };
+        AccessCounters {
+            by: [row("allowed"), row("denied")],
+        }
+    }
+
+    /// `source` is one of [`Self::SOURCES`].
+    pub fn count(&self, allowed: bool, source: &str) {
+        let row = &self.by[usize::from(!allowed)];
+        if let Some(c) = Self::SOURCES
+            .iter()
+            .position(|s| *s == source)
+            .map(|i| &row[i])
+        {
+            c.inc();
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ImportLabels {
     /// `success` or `failure`.

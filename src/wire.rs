@@ -299,13 +299,26 @@ pub struct Container<'a> {
 }
 
 /// Parses a review body; the error text is the one-line reason of a 400 answer.
+///
+/// The body is checked as UTF-8 once, whole (JSON is UTF-8, RFC 8259), and
+/// then parsed as text: parsed as bytes, serde_json validated each of a
+/// review's ~120 borrowed strings on its own, 5% of a request's instructions
+/// (callgrind).
 pub fn parse_review(body: &[u8]) -> Result<Review<'_>, String> {
-    serde_json::from_slice::<Review>(body).map_err(|e| format!("invalid AdmissionReview: {e}"))
+    let text = std::str::from_utf8(body)
+        .map_err(|e| format!("invalid AdmissionReview: the body is not UTF-8 ({e})"))?;
+    serde_json::from_str::<Review>(text).map_err(|e| format!("invalid AdmissionReview: {e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_refused_with_the_reason() {
+        let err = parse_review(b"{\"request\":{\"uid\":\"\xff\"}}").expect_err("refused");
+        assert!(err.contains("not UTF-8"), "{err}");
+    }
 
     #[test]
     fn borrows_plain_strings_and_copies_escaped_ones() {

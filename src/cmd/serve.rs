@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::dirstore::{DirSource, Refresh};
 use crate::importer::{Backend, Importer};
 use crate::leader::{self, LeaseConfig};
-use crate::metrics::Metrics;
+use crate::metrics::{AccessCounters, Metrics};
 use crate::registry::{Registries, RegistryConfig};
 use crate::sar::{SarChecker, SarConfig};
 use crate::snapshot::Snapshot;
@@ -105,7 +105,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
     let access = AccessChecker {
         authority,
         same_namespace: config.same_namespace_access,
-        checks: Some(metrics.access_checks.clone()),
+        checks: Some(AccessCounters::of(&metrics.access_checks)),
     };
     if !no_import {
         let importer =

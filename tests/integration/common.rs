@@ -377,3 +377,13 @@ pub fn example_digest(file: &str, nth: usize) -> String {
         .expect("reference")
         .to_owned()
 }
+
+/// The value of the first series in a Prometheus text page that starts with
+/// `prefix` (0 when there is none).
+pub fn metric(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}

@@ -134,14 +134,6 @@ async fn wait_ready(admin: SocketAddr) {
 }
 
 /// The value of a metric line (first match of `prefix`), 0 when absent.
-fn metric(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// A Pod review with its own uid.
 fn pod_review(ns: &str, uid: &str, sa: &str, images: &[&str]) -> Value {
     let containers: Vec<Value> = images
