@@ -254,9 +254,9 @@ fn unique_images(status_tags: &[NamedTagEventList]) -> usize {
     for tag in status_tags {
         for item in tag.items() {
             if !item.image.is_empty() {
-                keys.insert(item.image.as_str());
+                keys.insert(&*item.image);
             } else if !item.docker_image_reference.is_empty()
-                && !keys.contains(item.docker_image_reference.as_str())
+                && !keys.contains(&*item.docker_image_reference)
             {
                 keys.insert("");
             }
@@ -393,7 +393,7 @@ fn write_tag(
         // When the pull spec does not name the image by its digest (a by-tag spec, or
         // a digest of another manifest), oc adds the image ID after the age.
         let shows_id = !event.image.is_empty()
-            && reference_id(&event.docker_image_reference).is_some_and(|id| id != event.image);
+            && reference_id(&event.docker_image_reference).is_some_and(|id| id != &*event.image);
         if shows_id {
             out.push_str(&format!("      {when}\t{}\n", event.image));
         } else {

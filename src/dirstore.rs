@@ -357,7 +357,9 @@ pub async fn watch(
         })
         .await;
         let Some((s, result, snap)) = joined else {
-            tracing::error!("directory refresh task panicked; stopping the directory watch");
+            tracing::error!(
+                "the directory refresh thread panicked or could not start; stopping the directory watch"
+            );
             return;
         };
         source = s;

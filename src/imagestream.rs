@@ -23,6 +23,7 @@
 //! values, so callers rarely need to look at the `Option`s themselves.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use kube::{CustomResource, CustomResourceExt};
 use schemars::JsonSchema;
@@ -158,33 +159,35 @@ pub struct TagReference {
 
 /// ObjectReference contains enough information to let you inspect or modify the referred
 /// object. Same fields as Kubernetes' core/v1 ObjectReference, which OpenShift uses for
-/// `spec.tags[].from`; every field is optional there.
+/// `spec.tags[].from`; every field is optional there. (`Box<str>` rather than
+/// `String`: every spec tag holds one, mostly empty, and the 8 bytes a field
+/// saves are 2.8 MB at 10,000 streams of 5 tags.)
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectReference {
     /// Kind of the referent: DockerImage, ImageStreamTag or ImageStreamImage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<Box<str>>,
     /// Namespace of the referent (ImageStreamTag and ImageStreamImage only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
+    pub namespace: Option<Box<str>>,
     /// Name of the referent: a pull spec for DockerImage, `stream:tag` for ImageStreamTag,
     /// `stream@digest` for ImageStreamImage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<Box<str>>,
     /// UID of the referent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uid: Option<String>,
+    pub uid: Option<Box<str>>,
     /// API version of the referent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
+    pub api_version: Option<Box<str>>,
     /// Specific resourceVersion to which this reference is made, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource_version: Option<String>,
+    pub resource_version: Option<Box<str>>,
     /// If referring to a piece of an object instead of an entire object, this string should
     /// contain a valid JSON/Go field access statement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field_path: Option<String>,
+    pub field_path: Option<Box<str>>,
 }
 
 /// TagImportPolicy controls how images related to this tag will be imported.
@@ -279,17 +282,19 @@ pub struct TagEvent {
     /// Created holds the time the TagEvent was created (RFC 3339). Kept as the string the
     /// server sent: a zero Go time prints as `null`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
+    pub created: Option<Box<str>>,
     /// DockerImageReference is the string that can be used to pull this image.
-    pub docker_image_reference: String,
+    // Shared with the snapshot's pinned reference of the tag when the two are
+    // the same string (nearly always): 0.7 KB per stream of 5 tags.
+    pub docker_image_reference: Arc<str>,
     /// Image is the image (its digest, `sha256:…`).
-    pub image: String,
+    pub image: Box<str>,
     /// Generation is the spec tag generation that resulted in this tag being updated.
     pub generation: i64,
     /// Platforms is all platforms supported by the image in this tag as a list of
     /// "os/architecture" strings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platforms: Option<Vec<String>>,
+    pub platforms: Option<Box<[String]>>,
 }
 
 /// TagEventCondition contains condition information for a tag event.
@@ -688,11 +693,11 @@ status:
         let newest = s125.latest().expect("latest event");
         assert_eq!(newest.created.as_deref(), Some("2024-05-14T09:12:41Z"));
         assert_eq!(
-            newest.docker_image_reference,
+            &*newest.docker_image_reference,
             "quay.io/nginx/nginx-unprivileged@sha256:9d3e8b6a2c1f0e4d5b7a8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b"
         );
         assert_eq!(
-            newest.image,
+            &*newest.image,
             "sha256:9d3e8b6a2c1f0e4d5b7a8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b"
         );
         assert_eq!(newest.generation, 2);

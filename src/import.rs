@@ -225,7 +225,7 @@ pub fn pinned_and_done(is: &ImageStream, plan: &TagPlan) -> bool {
     let current = is
         .status_tag(&plan.tag)
         .and_then(|l| l.latest())
-        .map(|i| i.image.as_str());
+        .map(|i| &*i.image);
     digest.is_some() && digest.as_deref() == current
 }
 
@@ -259,19 +259,19 @@ pub fn apply(
         Outcome::Image { reference, digest } => {
             let items = list.items.get_or_insert_with(Vec::new);
             match items.first_mut() {
-                Some(first) if first.image == *digest => {
+                Some(first) if *first.image == **digest => {
                     first.generation = first.generation.max(generation);
-                    if first.docker_image_reference != *reference {
-                        first.docker_image_reference = reference.clone();
+                    if *first.docker_image_reference != **reference {
+                        first.docker_image_reference = reference.as_str().into();
                     }
                 }
                 _ => {
                     items.insert(
                         0,
                         TagEvent {
-                            created: Some(now.to_owned()),
-                            docker_image_reference: reference.clone(),
-                            image: digest.clone(),
+                            created: Some(now.into()),
+                            docker_image_reference: reference.as_str().into(),
+                            image: digest.as_str().into(),
                             generation,
                             platforms: None,
                         },
@@ -330,7 +330,7 @@ pub fn find_image_in<'a>(tags: &'a [NamedTagEventList], digest: &str) -> Option<
     let suffix = format!("@{digest}");
     tags.iter()
         .flat_map(|l| l.items())
-        .find(|i| i.image == digest || i.docker_image_reference.ends_with(&suffix))
+        .find(|i| &*i.image == digest || i.docker_image_reference.ends_with(&suffix))
 }
 
 /// `host[:port]` against `allowedRegistries` globs (`*` matches any run of
@@ -499,7 +499,7 @@ status:
             .map(|t| {
                 t.items()
                     .iter()
-                    .map(|i| (i.image.clone(), i.generation))
+                    .map(|i| (i.image.to_string(), i.generation))
                     .collect()
             })
             .unwrap_or_default()

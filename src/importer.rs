@@ -183,8 +183,9 @@ impl Importer {
             }
             // A pass over every stream is tens of milliseconds at 10,000 streams:
             // it runs off the runtime's workers (on them it held admission
-            // requests up to 100 ms), at background priority, and at most once per MIN_PASS_GAP, however
-            // often statuses written by the last pass come back as changes.
+            // requests up to 100 ms), at background priority, and at most once
+            // per MIN_PASS_GAP, however often statuses written by the last
+            // pass come back as changes.
             if let Some(wait) = last_pass.and_then(|t| MIN_PASS_GAP.checked_sub(t.elapsed())) {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
@@ -669,8 +670,8 @@ fn local_outcome(
             };
             match item {
                 Some(i) => Outcome::Image {
-                    reference: i.docker_image_reference,
-                    digest: i.image,
+                    reference: i.docker_image_reference.to_string(),
+                    digest: i.image.into(),
                 },
                 None => Outcome::Failed {
                     reason: Reason::NotFound,
@@ -732,7 +733,7 @@ fn local_target_differs(is: &ImageStream, plan: &TagPlan, target: Outcome) -> bo
     let current = is.status_tag(&plan.tag).and_then(|t| t.latest());
     match (target, current) {
         (Outcome::Image { digest, .. }, Some(c)) => {
-            c.image != digest || c.generation < plan.generation
+            *c.image != *digest || c.generation < plan.generation
         }
         (Outcome::Image { .. }, None) => true,
         // A missing source is recorded once per generation, not retried every pass.

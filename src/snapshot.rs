@@ -40,7 +40,9 @@ pub struct StreamEntry {
     pub object: Arc<ImageStream>,
     /// The file it was read from (directory mode), where its status is written back.
     pub origin: Option<Arc<Path>>,
-    tags: Map<Box<str>, TagEntry>,
+    /// Sorted by name for binary search: a hash table per stream held three
+    /// empty slots for every five tags.
+    tags: Box<[(Box<str>, TagEntry)]>,
     /// Digest → where in `object`'s status history it was first found,
     /// sorted by digest for binary search. The pinned reference is rebuilt on
     /// lookup rather than stored: a copy of every history item's reference
@@ -177,35 +179,44 @@ impl StreamEntry {
     pub fn compile_from(is: Arc<ImageStream>, origin: Option<Arc<Path>>) -> StreamEntry {
         let namespace: Arc<str> = Arc::from(is.metadata.namespace.as_deref().unwrap_or("default"));
         let name: Arc<str> = Arc::from(is.metadata.name.as_deref().unwrap_or_default());
-        let mut tags: Map<Box<str>, TagEntry> = Map::default();
+        let mut tags: Vec<(Box<str>, TagEntry)> = Vec::new();
+        let mut at_name: Map<&str, usize> = Map::default();
         let mut images = Vec::new();
         // Spec tags that were never imported still exist: admission must say
         // "not yet imported" rather than "no such tag".
-        for tag in is.spec_tags() {
-            tags.entry(Box::from(tag.name.as_str())).or_default();
+        let names = is.spec_tags().iter().map(|t| t.name.as_str());
+        for name in names.chain(is.status_tags().iter().map(|l| l.tag.as_str())) {
+            at_name.entry(name).or_insert_with(|| {
+                tags.push((Box::from(name), TagEntry::default()));
+                tags.len() - 1
+            });
         }
         for (at, list) in is.status_tags().iter().enumerate() {
-            let entry = tags.entry(Box::from(list.tag.as_str())).or_default();
-            compile_tag(
-                list,
-                u32::try_from(at).unwrap_or(u32::MAX),
-                entry,
-                &mut images,
-            );
+            if let Some(&i) = at_name.get(list.tag.as_str()) {
+                compile_tag(
+                    list,
+                    u32::try_from(at).unwrap_or(u32::MAX),
+                    &mut tags[i].1,
+                    &mut images,
+                );
+            }
         }
+        drop(at_name);
+        tags.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         StreamEntry {
             namespace,
             name,
             lookup_local: is.lookup_local(),
             object: is,
             origin,
-            tags,
+            tags: tags.into_boxed_slice(),
             images: index(images),
         }
     }
 
     pub fn tag(&self, tag: &str) -> Option<&TagEntry> {
-        self.tags.get(tag)
+        let found = self.tags.binary_search_by(|(name, _)| (**name).cmp(tag));
+        found.ok().map(|i| &self.tags[i].1)
     }
 
     /// The pinned reference of a digest found in any tag's history.
@@ -215,14 +226,12 @@ impl StreamEntry {
         let at = self.images.get(found)?.1;
         let list = self.object.status_tags().get(at.tag as usize)?;
         let item = list.items().get(at.item as usize)?;
-        pin(item).ok().map(|(_, pinned)| Arc::from(pinned))
+        pin(item).ok().map(|(_, pinned)| shared(item, pinned))
     }
 
     /// Tag names, sorted, for messages.
     pub fn tag_names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.tags.keys().map(|k| &**k).collect();
-        names.sort_unstable();
-        names
+        self.tags.iter().map(|(name, _)| &**name).collect()
     }
 }
 
@@ -251,7 +260,7 @@ fn compile_tag(
         match pin(item) {
             Ok((digest, pinned)) => {
                 if i == 0 {
-                    entry.current = Some(Arc::from(pinned));
+                    entry.current = Some(shared(item, pinned));
                 }
                 let at = ItemAt {
                     tag,
@@ -265,6 +274,17 @@ fn compile_tag(
     }
 }
 
+/// `pinned` as the item's own `dockerImageReference` when it is the same
+/// string (an imported item is recorded pinned already), so the two share one
+/// allocation.
+fn shared(item: &TagEvent, pinned: String) -> Arc<str> {
+    if *item.docker_image_reference == *pinned {
+        item.docker_image_reference.clone()
+    } else {
+        Arc::from(pinned)
+    }
+}
+
 /// The digest and the pinned reference of a history item: its source
 /// repository with the tag dropped and `@digest` added.
 fn pin(item: &TagEvent) -> Result<(&str, String), String> {
@@ -275,7 +295,7 @@ fn pin(item: &TagEvent) -> Result<(&str, String), String> {
         )
     })?;
     let digest = if is_sha256_digest(&item.image) {
-        item.image.as_str()
+        &*item.image
     } else if let Some(d) = source.digest() {
         d
     } else {

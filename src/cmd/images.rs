@@ -353,8 +353,8 @@ fn tag_ref(
     TagReference {
         name: name.to_owned(),
         from: Some(ObjectReference {
-            kind: Some(kind.to_owned()),
-            name: Some(from.to_owned()),
+            kind: Some(kind.into()),
+            name: Some(from.into()),
             ..ObjectReference::default()
         }),
         generation: Some(generation),
@@ -596,7 +596,7 @@ async fn parse_source(ctx: &Ctx, source: &str, alias: bool) -> Result<TagSource,
         .stream
         .status_tag(&tag)
         .and_then(|t| t.latest())
-        .map(|i| i.image.clone())
+        .map(|i| i.image.to_string())
         .ok_or_else(|| {
             format!("{name}:{tag} has no image yet; import it first, or use --alias to follow it")
         })?;
