@@ -215,6 +215,15 @@ impl StreamEntry {
     }
 
     pub fn tag(&self, tag: &str) -> Option<&TagEntry> {
+        // A handful of tags is scanned (string equality tests the length
+        // first); a binary search's ordered compares cost more there.
+        if self.tags.len() <= 8 {
+            return self
+                .tags
+                .iter()
+                .find(|(name, _)| **name == *tag)
+                .map(|(_, e)| e);
+        }
         let found = self.tags.binary_search_by(|(name, _)| (**name).cmp(tag));
         found.ok().map(|i| &self.tags[i].1)
     }
@@ -422,6 +431,35 @@ status:
             Some(format!("quay.io/second/b@{D1}").as_str())
         );
         assert_eq!(s.image("sha256:0"), None);
+    }
+
+    #[test]
+    fn tags_are_found_among_few_and_many() {
+        for count in [3, 8, 9, 40] {
+            let spec: Vec<String> = (0..count).map(|i| format!("{{name: t{i}}}")).collect();
+            let status: Vec<String> = (0..count)
+                .rev()
+                .map(|i| {
+                    format!(
+                        r#"{{tag: t{i}, items: [{{dockerImageReference: "quay.io/x/s@{D1}", image: "{D1}", generation: 1}}]}}"#
+                    )
+                })
+                .collect();
+            let is = stream(&format!(
+                "metadata: {{name: s, namespace: n}}\nspec: {{tags: [{}, {{name: spec-only}}]}}\nstatus: {{tags: [{}]}}\n",
+                spec.join(", "),
+                status.join(", ")
+            ));
+            let snap = Snapshot::build([Arc::new(is)]);
+            let s = snap.stream("n", "s").expect("stream");
+            for i in 0..count {
+                let t = s.tag(&format!("t{i}")).expect("tag found");
+                assert!(t.current.is_some(), "t{i} of {count}");
+            }
+            assert!(s.tag("spec-only").expect("spec-only").current.is_none());
+            assert!(s.tag("t").is_none() && s.tag("missing").is_none() && s.tag("").is_none());
+            assert_eq!(s.tag_names().len(), count + 1);
+        }
     }
 
     #[test]
