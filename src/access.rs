@@ -46,6 +46,9 @@ pub enum Source {
 }
 
 impl Source {
+    /// In declaration order, so `source as usize` indexes it.
+    pub const ALL: [Source; 3] = [Source::Local, Source::Cache, Source::Api];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Local => "local",
@@ -142,7 +145,7 @@ impl AccessChecker {
     ) -> AccessDecision {
         let explained = self.explain(snap, sa, stream).await;
         if let Some(checks) = &self.checks {
-            checks.count(explained.decision.is_allowed(), explained.source.as_str());
+            checks.count(explained.decision.is_allowed(), explained.source);
         }
         explained.decision
     }

@@ -7,6 +7,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::access::Source;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct RequestLabels {
     pub endpoint: &'static str,
@@ -36,13 +38,14 @@ pub struct AccessCounters {
 }
 
 impl AccessCounters {
-    pub const SOURCES: [&'static str; 3] = ["local", "cache", "api"];
-
     pub fn of(family: &Family<AccessLabels, Counter>) -> AccessCounters {
         let row = |result: &'static str| {
-            Self::SOURCES.map(|source| {
+            Source::ALL.map(|source| {
                 family
-                    .get_or_create(&AccessLabels { result, source })
+                    .get_or_create(&AccessLabels {
+                        result,
+                        source: source.as_str(),
+                    })
                     .clone()
             })
         };
@@ -51,16 +54,8 @@ impl AccessCounters {
         }
     }
 
-    /// `source` is one of [`Self::SOURCES`].
-    pub fn count(&self, allowed: bool, source: &str) {
-        let row = &self.by[usize::from(!allowed)];
-        if let Some(c) = Self::SOURCES
-            .iter()
-            .position(|s| *s == source)
-            .map(|i| &row[i])
-        {
-            c.inc();
-        }
+    pub fn count(&self, allowed: bool, source: Source) {
+        self.by[usize::from(!allowed)][source as usize].inc();
     }
 }
 

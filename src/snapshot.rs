@@ -40,8 +40,8 @@ pub struct StreamEntry {
     pub object: Arc<ImageStream>,
     /// The file it was read from (directory mode), where its status is written back.
     pub origin: Option<Arc<Path>>,
-    /// Sorted by name for binary search: a hash table per stream held three
-    /// empty slots for every five tags.
+    /// Sorted by name (scanned when few, binary-searched when many): a hash
+    /// table per stream held three empty slots for every five tags.
     tags: Box<[(Box<str>, TagEntry)]>,
     /// Digest → where in `object`'s status history it was first found,
     /// sorted by digest for binary search. The pinned reference is rebuilt on
@@ -201,7 +201,6 @@ impl StreamEntry {
                 );
             }
         }
-        drop(at_name);
         tags.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         StreamEntry {
             namespace,
