@@ -554,20 +554,8 @@ fn patch(api: &FakeApi, t: &Target, name: &str, content_type: &str, body: &Value
     };
     // A resourceVersion in a patch's body is a precondition, as the API server
     // treats it (apply and merge patches alike).
-    let want_rv = body
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str);
-    if want_rv.is_some_and(|rv| {
-        Some(rv)
-            != obj
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-    }) {
-        return status(
-            409,
-            "Conflict",
-            "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again",
-        );
+    if version(body).is_some_and(|rv| Some(rv) != version(&obj)) {
+        return conflict();
     }
     if t.sub.as_deref() == Some("status") {
         obj["status"] = body["status"].clone();
@@ -623,19 +611,22 @@ fn replace(api: &FakeApi, t: &Target, name: &str, obj: Value) -> Response {
             &format!("{} \"{name}\" not found", t.resource),
         );
     };
-    let sent = obj
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str);
-    if sent
-        != current
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-    {
-        return status(
-            409,
-            "Conflict",
-            "the object has been modified; please apply your changes to the latest version",
-        );
+    if version(&obj) != version(&current) {
+        return conflict();
     }
     json_response(StatusCode::OK, &api.put(&t.resource, obj))
+}
+
+fn version(obj: &Value) -> Option<&str> {
+    obj.pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+}
+
+/// The API server's answer to a write from a stale resourceVersion.
+fn conflict() -> Response {
+    status(
+        409,
+        "Conflict",
+        "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again",
+    )
 }
