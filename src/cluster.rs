@@ -101,12 +101,10 @@ pub struct StreamIndex {
     synced: bool,
 }
 
-/// A watched stream as the server keeps it: without `managedFields` (the API
-/// server's bookkeeping, often the largest part of an object, never read here)
-/// and without spare vector capacity.
-fn compile(mut is: ImageStream) -> Arc<StreamEntry> {
-    is.metadata.managed_fields = None;
-    is.shrink_to_fit();
+/// A watched stream as the server keeps it (its head: `snapshot::head`
+/// drops `managedFields`, the API server's bookkeeping, often the largest
+/// part of an object).
+fn compile(is: ImageStream) -> Arc<StreamEntry> {
     Arc::new(StreamEntry::compile(Arc::new(is)))
 }
 

@@ -40,7 +40,8 @@ impl Fingerprint {
 #[derive(Debug)]
 struct FileState {
     fingerprint: Fingerprint,
-    /// The last objects this file parsed into; kept while the file is broken.
+    /// The last objects other than streams this file parsed into; kept
+    /// (with `streams`) while the file is broken.
     objects: Arc<Vec<Manifest>>,
     /// Its streams, compiled once when the file is read: a change to one file
     /// (the importer writes a status every few seconds) must not recompile
@@ -153,7 +154,7 @@ impl DirSource {
         Ok(out)
     }
 
-    /// Every object in force, with its file, in path order.
+    /// Every object in force other than streams (see [`Snapshot`] for those), with its file, in path order.
     pub fn objects(&self) -> impl Iterator<Item = (&Path, &Manifest)> {
         self.files
             .iter()
@@ -222,19 +223,22 @@ type Parsed = (
     Result<(Vec<Manifest>, Vec<Arc<StreamEntry>>), String>,
 );
 
-/// The file's streams compiled for lookups, remembering the file.
-fn compile(path: &Path, objects: &[Manifest]) -> Vec<Arc<StreamEntry>> {
+/// The file's streams compiled for lookups, remembering the file, and its
+/// other objects. Streams are not kept as parsed: their entries keep only
+/// what admission and the importer's planning read.
+fn compile(path: &Path, objects: Vec<Manifest>) -> (Vec<Manifest>, Vec<Arc<StreamEntry>>) {
     let origin: Arc<Path> = Arc::from(path);
-    objects
-        .iter()
-        .filter_map(|m| match m {
-            Manifest::Stream(s) => Some(Arc::new(StreamEntry::compile_from(
-                s.clone(),
-                Some(origin.clone()),
-            ))),
-            _ => None,
-        })
-        .collect()
+    let mut others = Vec::new();
+    let mut streams = Vec::new();
+    for m in objects {
+        match m {
+            Manifest::Stream(s) => {
+                streams.push(Arc::new(StreamEntry::compile_from(s, Some(origin.clone()))))
+            }
+            other => others.push(other),
+        }
+    }
+    (others, streams)
 }
 
 /// Reads and parses files on every core: a large streams directory is tens of
@@ -244,10 +248,7 @@ fn parse_all(files: Vec<(PathBuf, Fingerprint)>) -> Vec<Parsed> {
         let parsed = std::fs::read_to_string(&path)
             .map_err(|e| e.to_string())
             .and_then(|text| parse_file(&text, is_json(&path)))
-            .map(|objects| {
-                let streams = compile(&path, &objects);
-                (objects, streams)
-            });
+            .map(|objects| compile(&path, objects));
         (path, fingerprint, parsed)
     };
     let threads = std::thread::available_parallelism()

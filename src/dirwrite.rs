@@ -146,6 +146,23 @@ pub fn set_stream_status_if_unchanged(
     })
 }
 
+/// The stream NS/NAME as stored in `path` now, whole (the snapshot keeps
+/// each tag's newest history item only).
+pub fn read_stream(
+    path: &Path,
+    namespace: &str,
+    name: &str,
+) -> Result<Arc<ImageStream>, WriteError> {
+    let io_err = |source| WriteError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes = fs::read(resolve_symlink(path).map_err(io_err)?).map_err(io_err)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| unsupported(path, format!("{} is not UTF-8 text: {e}", path.display())))?;
+    stored_stream(text, is_json(path), namespace, name, path)
+}
+
 /// The stream NS/NAME as the directory store reads it; in YAML only its own
 /// document is parsed (a file may hold thousands of streams).
 fn stored_stream(

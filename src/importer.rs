@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::pullsecret::Keyring;
 use crate::registry::Registries;
 use crate::resolve::StreamName;
-use crate::snapshot::{Snapshot, StreamEntry};
+use crate::snapshot::{self, Snapshot, StreamEntry};
 use crate::store::Store;
 
 /// The shortest time between two planning passes over every stream; a tag
@@ -233,7 +233,7 @@ impl Importer {
         let mut backlog = 0i64;
         let no_status = ImageStreamStatus::default();
         for entry in snap.streams() {
-            let is = &entry.object;
+            let is = &entry.head;
             let mut work = Work {
                 stream: entry.clone(),
                 tags: Vec::new(),
@@ -273,7 +273,7 @@ impl Importer {
                     // Aliases and pins follow other tags: level-driven, no registry, checked every
                     // pass; the memo stops a write that has not come back yet from being redone.
                     let status = is.status.as_ref().unwrap_or(&no_status);
-                    let target = local_outcome(snap, is, status, &plan);
+                    let target = local_outcome(snap, is, status, &plan, History::Indexed);
                     let done = handled.as_ref().is_some_and(|h| {
                         h.generation >= plan.generation
                             && h.source == plan.source
@@ -347,7 +347,7 @@ impl Importer {
             .ok_or_else(|| format!("imagestream {namespace}/{name} not found"))?;
         let mut plans = Vec::new();
         let mut invalid = Vec::new();
-        for plan in import::plans(&entry.object) {
+        for plan in import::plans(&entry.head) {
             match plan {
                 Ok(p) if tags.contains(&p.tag) => plans.push(p),
                 Err((t, why)) if tags.contains(&t) => invalid.push((t, why)),
@@ -364,8 +364,16 @@ impl Importer {
         plans: &[TagPlan],
         invalid: &[(String, String)],
     ) -> Result<Imported, String> {
-        let is = &entry.object;
         let (ns, name) = (&*entry.namespace, &*entry.name);
+        // The snapshot keeps each tag's newest item only; the status is
+        // built from the whole stream, read now. A stream that changed since
+        // the plan was made from it is planned again when the change arrives.
+        let is = self.read_whole(entry).await?;
+        if snapshot::head((*is).clone()) != *entry.head {
+            return Err(format!(
+                "imagestream {ns}/{name} changed since its import was planned; it is planned again from the new version"
+            ));
+        }
         let keyring = self.keyring(snap, ns).await;
         let mut status = is.status.clone().unwrap_or_default();
         let mut changed = false;
@@ -391,7 +399,7 @@ impl Importer {
             let outcome = match results.remove(&plan.tag) {
                 Some(o) => o,
                 None => {
-                    let target = local_outcome(snap, is, &status, plan);
+                    let target = local_outcome(snap, &is, &status, plan, History::Whole);
                     // The memo keeps what the source offered, so a refused source is not retried every pass.
                     produced.insert(plan.tag.clone(), outcome_key(&target));
                     match self.forbidden_source(snap, ns, name, plan).await {
@@ -442,7 +450,7 @@ impl Importer {
             // Nothing is remembered as handled until it is written: a write
             // refused because the stream changed meanwhile is planned again
             // from the newer stream on the next pass.
-            self.write_status(entry, &status).await?;
+            self.write_status(entry, &is, &status).await?;
         }
         {
             let mut state = self.state();
@@ -471,7 +479,7 @@ impl Importer {
                 );
             }
         }
-        let mut stream = (**is).clone();
+        let mut stream = Arc::unwrap_or_clone(is);
         stream.status = Some(status);
         Ok(Imported { stream, failures })
     }
@@ -594,15 +602,43 @@ impl Importer {
         }
     }
 
+    /// The stream as stored now, whole.
+    async fn read_whole(&self, entry: &StreamEntry) -> Result<Arc<ImageStream>, String> {
+        let (ns, name) = (entry.namespace.to_string(), entry.name.to_string());
+        match &self.backend {
+            Backend::Api(client) => {
+                let api: Api<ImageStream> = Api::namespaced(client.clone(), &ns);
+                match api.get_opt(&name).await {
+                    Ok(Some(is)) => Ok(Arc::new(is)),
+                    Ok(None) => Err(format!("imagestream {ns}/{name} no longer exists")),
+                    Err(e) => Err(format!("cannot read imagestream {ns}/{name}: {e}")),
+                }
+            }
+            Backend::Directory => {
+                let Some(path) = entry.origin.clone() else {
+                    return Err(format!("imagestream {ns}/{name} has no file to read"));
+                };
+                let (n, s) = (ns.clone(), name.clone());
+                crate::background::run("stream-reader", move || {
+                    crate::dirwrite::read_stream(&path, &n, &s).map_err(|e| e.to_string())
+                })
+                .await
+                .ok_or_else(|| format!("the stream reader of {ns}/{name} failed"))?
+            }
+        }
+    }
+
+    /// Writes `status` if the stream still is `read`, the version it was computed from.
     async fn write_status(
         &self,
         entry: &StreamEntry,
+        read: &Arc<ImageStream>,
         status: &ImageStreamStatus,
     ) -> Result<(), String> {
         let (ns, name) = (entry.namespace.to_string(), entry.name.to_string());
         match &self.backend {
             Backend::Api(client) => {
-                let version = entry.object.metadata.resource_version.as_deref();
+                let version = read.metadata.resource_version.as_deref();
                 match crate::cluster::apply_status(client, &ns, &name, version, status).await {
                     Ok(_) => Ok(()),
                     Err(e) if crate::cluster::is_conflict(&e) => Err(format!(
@@ -618,7 +654,7 @@ impl Importer {
                     ));
                 };
                 let status = status.clone();
-                let object = entry.object.clone();
+                let object = read.clone();
                 let (n, s) = (ns.clone(), name.clone());
                 crate::background::run("status-writer", move || {
                     crate::dirwrite::set_stream_status_if_unchanged(
@@ -637,12 +673,23 @@ impl Importer {
     }
 }
 
+/// What `status` holds of its stream's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum History {
+    /// All of it, with what this pass imported: digests are looked up there.
+    Whole,
+    /// Each tag's newest item (a snapshot's head, when planning): digests
+    /// are looked up in the snapshot's index of the stream.
+    Indexed,
+}
+
 /// The image an alias or a pin should hold now, or why there is none.
 fn local_outcome(
     snap: &Snapshot,
     is: &ImageStream,
     status: &ImageStreamStatus,
     plan: &TagPlan,
+    history: History,
 ) -> Outcome {
     let same_stream = |ns: &str, stream: &str| {
         is.metadata.namespace.as_deref().unwrap_or("default") == ns
@@ -664,7 +711,7 @@ fn local_outcome(
                     .cloned()
             } else {
                 snap.stream(namespace, stream)
-                    .and_then(|s| s.object.status_tag(tag))
+                    .and_then(|s| s.head.status_tag(tag))
                     .and_then(|t| t.latest())
                     .cloned()
             };
@@ -686,15 +733,17 @@ fn local_outcome(
             stream,
             digest,
         } => {
-            let found = if same_stream(namespace, stream) {
-                import::find_image_in(status.tags.as_deref().unwrap_or_default(), digest).cloned()
+            let found = if same_stream(namespace, stream) && history == History::Whole {
+                import::find_image_in(status.tags.as_deref().unwrap_or_default(), digest)
+                    .map(|i| pinned_reference(&i.docker_image_reference, digest))
             } else {
                 snap.stream(namespace, stream)
-                    .and_then(|s| import::find_image(&s.object, digest).cloned())
+                    .and_then(|s| s.image(digest))
+                    .map(|pinned| pinned.to_string())
             };
             match found {
-                Some(i) => Outcome::Image {
-                    reference: pinned_reference(&i.docker_image_reference, digest),
+                Some(reference) => Outcome::Image {
+                    reference,
                     digest: digest.clone(),
                 },
                 None => Outcome::Failed {

@@ -36,60 +36,109 @@ pub struct StreamEntry {
     pub namespace: Arc<str>,
     pub name: Arc<str>,
     pub lookup_local: bool,
-    /// The stream as stored, for the importer and `describe`.
-    pub object: Arc<ImageStream>,
+    /// The stream as stored with each tag's history cut to its newest item:
+    /// what the importer plans from. Older items were two fifths of the
+    /// server's memory and only digest lookups (`images`) read them; the
+    /// importer reads the whole stream again before it writes a status.
+    pub head: Arc<ImageStream>,
     /// The file it was read from (directory mode), where its status is written back.
     pub origin: Option<Arc<Path>>,
     /// Sorted by name (scanned when few, binary-searched when many): a hash
     /// table per stream held three empty slots for every five tags.
     tags: Box<[(Box<str>, TagEntry)]>,
-    /// Digest → where in `object`'s status history it was first found,
-    /// sorted by digest for binary search. The pinned reference is rebuilt on
-    /// lookup rather than stored: a copy of every history item's reference
-    /// (and a hash table per stream) was a quarter of the server's memory.
-    images: Box<[(Digest, ItemAt)]>,
+    images: ImageIndex,
 }
 
-/// A digest as an index key: sha256 (nearly every image) in 32 bytes, any
-/// other algorithm as written.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Digest {
-    Sha256([u8; 32]),
-    Other(Box<str>),
+/// Every digest in the stream's status history and the repository it is
+/// pinned in (`REPO@digest`), built from the whole history before it is cut.
+/// The pinned reference is rebuilt on lookup rather than stored: a copy of
+/// every history item's reference was a quarter of the server's memory.
+#[derive(Debug, Default)]
+struct ImageIndex {
+    /// The repositories the items came from, each once (usually one per tag).
+    repos: Box<[Box<str>]>,
+    /// sha256 digests (nearly every image) in 32 bytes, sorted; the number
+    /// is the index into `repos`.
+    sha256: Box<[([u8; 32], u32)]>,
+    /// Any other algorithm as written, sorted.
+    other: Box<[(Box<str>, u32)]>,
 }
 
-impl Digest {
-    fn of(digest: &str) -> Digest {
-        let hex = digest.strip_prefix("sha256:").map(str::as_bytes);
-        if let Some(hex) = hex.filter(|h| h.len() == 64) {
-            let mut bin = [0u8; 32];
-            let nibble = |c: u8| match c {
-                b'0'..=b'9' => Some(c - b'0'),
-                b'a'..=b'f' => Some(c - b'a' + 10),
-                _ => None,
-            };
-            let decoded = hex.chunks_exact(2).zip(bin.iter_mut()).all(|(pair, out)| {
-                match (nibble(pair[0]), nibble(pair[1])) {
-                    (Some(hi), Some(lo)) => {
-                        *out = hi << 4 | lo;
-                        true
-                    }
-                    _ => false,
-                }
-            });
-            if decoded {
-                return Digest::Sha256(bin);
+/// The 32 bytes of a `sha256:` digest in lowercase hex, as admission and the
+/// index compare them; anything else is kept as a string.
+fn sha256_bytes(digest: &str) -> Option<[u8; 32]> {
+    let hex = digest.strip_prefix("sha256:")?.as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut bin = [0u8; 32];
+    for (pair, out) in hex.chunks_exact(2).zip(bin.iter_mut()) {
+        *out = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    Some(bin)
+}
+
+impl ImageIndex {
+    /// The repository of the first item found with `digest`.
+    fn repo(&self, digest: &str) -> Option<&str> {
+        let at = match sha256_bytes(digest) {
+            Some(bin) => {
+                let i = self.sha256.binary_search_by(|(d, _)| d.cmp(&bin)).ok()?;
+                self.sha256.get(i)?.1
             }
-        }
-        Digest::Other(Box::from(digest))
+            None => {
+                let i = self
+                    .other
+                    .binary_search_by(|(d, _)| (**d).cmp(digest))
+                    .ok()?;
+                self.other.get(i)?.1
+            }
+        };
+        self.repos.get(at as usize).map(|r| &**r)
     }
 }
 
-/// A status history item: the tag's position in `status.tags`, the item's in its list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ItemAt {
-    tag: u32,
-    item: u32,
+/// Collects an [`ImageIndex`] in history order.
+#[derive(Default)]
+struct ImageIndexBuilder<'a> {
+    repos: Vec<Box<str>>,
+    repo_at: Map<&'a str, u32>,
+    sha256: Vec<([u8; 32], u32)>,
+    other: Vec<(Box<str>, u32)>,
+}
+
+impl<'a> ImageIndexBuilder<'a> {
+    fn add(&mut self, digest: &str, repo: &'a str) {
+        let next = u32::try_from(self.repos.len()).unwrap_or(u32::MAX);
+        let at = *self.repo_at.entry(repo).or_insert_with(|| {
+            self.repos.push(Box::from(repo));
+            next
+        });
+        match sha256_bytes(digest) {
+            Some(bin) => self.sha256.push((bin, at)),
+            None => self.other.push((Box::from(digest), at)),
+        }
+    }
+
+    /// Sorted by digest; of the items with one digest, the first found stays.
+    fn build(self) -> ImageIndex {
+        fn sorted<K: Ord>(mut v: Vec<(K, u32)>) -> Box<[(K, u32)]> {
+            // Stable: equal digests keep their order, and `dedup` keeps the first.
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v.dedup_by(|later, first| later.0 == first.0);
+            v.into_boxed_slice()
+        }
+        ImageIndex {
+            repos: self.repos.into_boxed_slice(),
+            sha256: sorted(self.sha256),
+            other: sorted(self.other),
+        }
+    }
 }
 
 /// What admission needs of one tag.
@@ -175,13 +224,14 @@ impl StreamEntry {
         StreamEntry::compile_from(is, None)
     }
 
-    /// As `compile`, remembering the file the stream came from.
+    /// As `compile`, remembering the file the stream came from. The stream
+    /// is cut to its head in place when `is` is its only owner.
     pub fn compile_from(is: Arc<ImageStream>, origin: Option<Arc<Path>>) -> StreamEntry {
         let namespace: Arc<str> = Arc::from(is.metadata.namespace.as_deref().unwrap_or("default"));
         let name: Arc<str> = Arc::from(is.metadata.name.as_deref().unwrap_or_default());
         let mut tags: Vec<(Box<str>, TagEntry)> = Vec::new();
         let mut at_name: Map<&str, usize> = Map::default();
-        let mut images = Vec::new();
+        let mut images = ImageIndexBuilder::default();
         // Spec tags that were never imported still exist: admission must say
         // "not yet imported" rather than "no such tag".
         let names = is.spec_tags().iter().map(|t| t.name.as_str());
@@ -191,25 +241,22 @@ impl StreamEntry {
                 tags.len() - 1
             });
         }
-        for (at, list) in is.status_tags().iter().enumerate() {
+        for list in is.status_tags() {
             if let Some(&i) = at_name.get(list.tag.as_str()) {
-                compile_tag(
-                    list,
-                    u32::try_from(at).unwrap_or(u32::MAX),
-                    &mut tags[i].1,
-                    &mut images,
-                );
+                compile_tag(list, &mut tags[i].1, &mut images);
             }
         }
+        let images = images.build();
         tags.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let lookup_local = is.lookup_local();
         StreamEntry {
             namespace,
             name,
-            lookup_local: is.lookup_local(),
-            object: is,
+            lookup_local,
+            head: Arc::new(head(Arc::unwrap_or_clone(is))),
             origin,
             tags: tags.into_boxed_slice(),
-            images: index(images),
+            images,
         }
     }
 
@@ -229,12 +276,12 @@ impl StreamEntry {
 
     /// The pinned reference of a digest found in any tag's history.
     pub fn image(&self, digest: &str) -> Option<Arc<str>> {
-        let key = Digest::of(digest);
-        let found = self.images.binary_search_by(|(d, _)| d.cmp(&key)).ok()?;
-        let at = self.images.get(found)?.1;
-        let list = self.object.status_tags().get(at.tag as usize)?;
-        let item = list.items().get(at.item as usize)?;
-        pin(item).ok().map(|(_, pinned)| shared(item, pinned))
+        let repo = self.images.repo(digest)?;
+        let mut pinned = String::with_capacity(repo.len() + 1 + digest.len());
+        pinned.push_str(repo);
+        pinned.push('@');
+        pinned.push_str(digest);
+        Some(Arc::from(pinned))
     }
 
     /// Tag names, sorted, for messages.
@@ -243,19 +290,26 @@ impl StreamEntry {
     }
 }
 
-/// Sorted by digest; of the items with one digest, the first found stays.
-fn index(mut images: Vec<(Digest, ItemAt)>) -> Box<[(Digest, ItemAt)]> {
-    // Stable: equal digests keep their order, and `dedup` keeps the first.
-    images.sort_by(|a, b| a.0.cmp(&b.0));
-    images.dedup_by(|later, first| later.0 == first.0);
-    images.into_boxed_slice()
+/// The stream with each tag's history cut to its newest item, without the
+/// API server's `managedFields` and spare vector capacity: what a
+/// [`StreamEntry`] keeps.
+pub fn head(mut is: ImageStream) -> ImageStream {
+    is.metadata.managed_fields = None;
+    if let Some(tags) = is.status.as_mut().and_then(|s| s.tags.as_mut()) {
+        for list in tags {
+            if let Some(items) = &mut list.items {
+                items.truncate(1);
+            }
+        }
+    }
+    is.shrink_to_fit();
+    is
 }
 
-fn compile_tag(
-    list: &NamedTagEventList,
-    tag: u32,
+fn compile_tag<'a>(
+    list: &'a NamedTagEventList,
     entry: &mut TagEntry,
-    images: &mut Vec<(Digest, ItemAt)>,
+    images: &mut ImageIndexBuilder<'a>,
 ) {
     if let Some(cond) = list.condition(CONDITION_IMPORT_SUCCESS)
         && cond.status == "False"
@@ -266,15 +320,11 @@ fn compile_tag(
     }
     for (i, item) in list.items().iter().enumerate() {
         match pin(item) {
-            Ok((digest, pinned)) => {
+            Ok((digest, repo)) => {
                 if i == 0 {
-                    entry.current = Some(shared(item, pinned));
+                    entry.current = Some(shared(item, repo, digest));
                 }
-                let at = ItemAt {
-                    tag,
-                    item: u32::try_from(i).unwrap_or(u32::MAX),
-                };
-                images.push((Digest::of(digest), at));
+                images.add(digest, repo);
             }
             Err(reason) if i == 0 => entry.unusable = Some(reason.into()),
             Err(_) => {}
@@ -282,20 +332,25 @@ fn compile_tag(
     }
 }
 
-/// `pinned` as the item's own `dockerImageReference` when it is the same
+/// `REPO@digest` as the item's own `dockerImageReference` when it is that
 /// string (an imported item is recorded pinned already), so the two share one
 /// allocation.
-fn shared(item: &TagEvent, pinned: String) -> Arc<str> {
-    if *item.docker_image_reference == *pinned {
+fn shared(item: &TagEvent, repo: &str, digest: &str) -> Arc<str> {
+    let own = &*item.docker_image_reference;
+    let same = own.len() == repo.len() + 1 + digest.len()
+        && own.starts_with(repo)
+        && own[repo.len()..].starts_with('@')
+        && own.ends_with(digest);
+    if same {
         item.docker_image_reference.clone()
     } else {
-        Arc::from(pinned)
+        Arc::from(format!("{repo}@{digest}"))
     }
 }
 
-/// The digest and the pinned reference of a history item: its source
-/// repository with the tag dropped and `@digest` added.
-fn pin(item: &TagEvent) -> Result<(&str, String), String> {
+/// The digest of a history item and the repository it is pinned in: its
+/// source reference with the tag and digest dropped.
+fn pin(item: &TagEvent) -> Result<(&str, &str), String> {
     let source = ImageRef::parse(&item.docker_image_reference).map_err(|e| {
         format!(
             "status item dockerImageReference {:?} is malformed: {e}",
@@ -312,7 +367,7 @@ fn pin(item: &TagEvent) -> Result<(&str, String), String> {
             item.docker_image_reference
         ));
     };
-    Ok((digest, source.with_digest(digest)))
+    Ok((digest, source.name()))
 }
 
 #[cfg(test)]
@@ -392,8 +447,29 @@ status:
             Some("ImportSuccess=False: NotFound: manifest unknown")
         );
         assert_eq!(s.tag_names(), vec!["broken", "latest", "v2"]);
+        // Only the newest item of each tag is kept; the index still has the rest.
+        let kept = s.head.status_tag("latest").expect("latest").items();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(&*kept[0].image, D1);
         assert!(snap.stream("toms-project", "other").is_none());
         assert!(snap.stream("other", "marsview").is_none());
+    }
+
+    #[test]
+    fn the_head_is_the_stream_without_older_items_and_bookkeeping() {
+        let mut is = marsview();
+        is.metadata.managed_fields = Some(vec![Default::default()]);
+        let head = head(is.clone());
+        assert_eq!(head.metadata.managed_fields, None);
+        assert_eq!(head.spec, is.spec);
+        let (whole, cut) = (is.status_tags(), head.status_tags());
+        assert_eq!(whole.len(), cut.len());
+        for (w, c) in whole.iter().zip(cut) {
+            assert_eq!(c.items(), &w.items()[..w.items().len().min(1)]);
+            assert_eq!(c.conditions(), w.conditions());
+        }
+        // Planning compares heads: one of a head is the head.
+        assert_eq!(super::head(head.clone()), head);
     }
 
     #[test]

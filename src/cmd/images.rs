@@ -18,7 +18,6 @@ use crate::imagestream::{
     TagReferencePolicyType,
 };
 use crate::importer::{Backend, ImportSettings, Imported, Importer};
-use crate::manifest::Manifest;
 use crate::reference::{ImageRef, is_sha256_digest};
 use crate::registry::{Registries, RegistryConfig};
 use crate::sar::SarChecker;
@@ -76,17 +75,15 @@ impl Ctx {
                 if let Some((path, reason)) = source.broken_files().next() {
                     return Err(format!("cannot parse {}: {reason}", path.display()));
                 }
-                Ok(source.objects().find_map(|(path, m)| match m {
-                    Manifest::Stream(s)
-                        if s.metadata.name.as_deref() == Some(name)
-                            && s.metadata.namespace.as_deref().unwrap_or("default") == ns =>
-                    {
-                        Some(Stored {
-                            stream: (**s).clone(),
-                            origin: Some(Arc::from(path)),
-                        })
-                    }
-                    _ => None,
+                let snap = source.snapshot();
+                let Some(origin) = snap.stream(ns, name).and_then(|s| s.origin.clone()) else {
+                    return Ok(None);
+                };
+                let stream =
+                    crate::dirwrite::read_stream(&origin, ns, name).map_err(|e| e.to_string())?;
+                Ok(Some(Stored {
+                    stream: Arc::unwrap_or_clone(stream),
+                    origin: Some(origin),
                 }))
             }
             Target::Api(client) => {

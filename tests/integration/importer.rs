@@ -173,6 +173,23 @@ fn import_reimport_unchanged_and_review() {
         Some(format!("{}/team/app@{d2}", reg.host))
     );
 
+    // The server keeps only each tag's newest item; an import still writes
+    // the whole history, and older items stay reachable by digest.
+    let d3 = reg.push("team/app", "1", "three");
+    let out = cli(dir.path(), &["import-image", "app:1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        items(dir.path(), "app.yaml", "1"),
+        vec![d3.clone(), d2.clone(), d1.clone()]
+    );
+    assert_eq!(
+        review_pins(dir.path(), &format!("app@{d1}")),
+        Some(format!("{}/team/app@{d1}", reg.host))
+    );
+    let out = cli(dir.path(), &["tag", &format!("app@{d1}"), "app:old"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(items(dir.path(), "app.yaml", "old"), vec![d1.clone()]);
+
     // describe shows the same; the password appears nowhere.
     let out = cli(dir.path(), &["describe", "app"]);
     assert!(text(&out.stdout).contains(&d1));
@@ -433,6 +450,18 @@ async fn serve_imports_on_a_schedule_without_any_command() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The server keeps only each tag's newest item in memory; its imports
+    // still write the whole history.
+    let d3 = reg.push("team/app", "1", "three");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while items(dir.path(), "app.yaml", "1").first() != Some(&d3) {
+        assert!(
+            Instant::now() < deadline,
+            "the scheduled import never picked up the second push"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(items(dir.path(), "app.yaml", "1"), vec![d3, d2, d1]);
     let (_, metrics) = server.admin_get("/metrics").await;
     assert!(
         metrics.contains(r#"imagestream_webhook_imports_total{result="success",reason=""}"#),
