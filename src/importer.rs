@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::access::{AccessChecker, AccessDecision, ServiceAccount};
 use crate::imagestream::{ImageStream, ImageStreamStatus};
 use crate::import::{self, Outcome, Reason, Source, TagPlan};
+use crate::importmemo::{Handled, Memo};
 use crate::metrics::Metrics;
 use crate::pullsecret::Keyring;
 use crate::registry::Registries;
@@ -44,18 +45,6 @@ pub struct ImportSettings {
     pub allowed_registries: Vec<String>,
     /// The first stream registry host, for `status.dockerImageRepository`.
     pub stream_host: String,
-}
-
-type TagKey = (String, String, String);
-
-/// What the importer last did for a tag, so a status write that has not come
-/// back through the watch yet does not make it import the same tag again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Handled {
-    generation: i64,
-    source: Source,
-    /// What the import produced: the digest, or the failure message.
-    result: String,
 }
 
 #[derive(Debug)]
@@ -97,8 +86,7 @@ impl TokenBucket {
 
 #[derive(Debug)]
 struct State {
-    handled: HashMap<TagKey, Handled>,
-    due: HashMap<TagKey, Instant>,
+    memo: Memo,
     bucket: TokenBucket,
 }
 
@@ -147,8 +135,7 @@ impl Importer {
             metrics,
             access: None,
             state: Mutex::new(State {
-                handled: HashMap::new(),
-                due: HashMap::new(),
+                memo: Memo::default(),
                 bucket,
             }),
         }
@@ -227,13 +214,16 @@ impl Importer {
 
     /// The tags due now, and how long until the next scheduled one.
     fn plan(&self, snap: &Snapshot, now: Instant) -> (Vec<Work>, Duration) {
-        let mut state = self.state();
+        let mut guard = self.state();
+        let state = &mut *guard;
+        state.memo.begin_pass();
         let mut out = Vec::new();
         let mut wake = Duration::from_secs(60);
         let mut backlog = 0i64;
         let no_status = ImageStreamStatus::default();
         for entry in snap.streams() {
             let is = &entry.head;
+            let (ns, name) = (&entry.namespace, &entry.name);
             let mut work = Work {
                 stream: entry.clone(),
                 tags: Vec::new(),
@@ -246,27 +236,27 @@ impl Importer {
                         let recorded = is
                             .status_tag(&tag)
                             .and_then(|l| l.condition(crate::imagestream::CONDITION_IMPORT_SUCCESS))
-                            .and_then(|c| c.message.clone());
-                        let key = (
-                            entry.namespace.to_string(),
-                            entry.name.to_string(),
-                            tag.clone(),
-                        );
-                        let reported = state.handled.get(&key).is_some_and(|h| h.result == why);
-                        if recorded.as_deref() != Some(why.as_str()) && !reported {
+                            .and_then(|c| c.message.as_deref())
+                            == Some(why.as_str());
+                        let memo = state.memo.see(ns, name, &tag);
+                        let reported = memo
+                            .as_ref()
+                            .and_then(|m| m.handled.as_ref())
+                            .is_some_and(|h| h.result == why);
+                        if recorded {
+                            // The status shows it: nothing left to remember.
+                            if let Some(m) = memo {
+                                m.handled = None;
+                            }
+                        } else if !reported {
                             work.invalid.push((tag, why));
                         }
                         continue;
                     }
                 };
-                let key = (
-                    entry.namespace.to_string(),
-                    entry.name.to_string(),
-                    plan.tag.clone(),
-                );
-                let handled = state.handled.get(&key).cloned();
+                let mut memo = state.memo.see(ns, name, &plan.tag);
+                let handled = memo.as_ref().and_then(|m| m.handled.as_ref());
                 let fresh = handled
-                    .as_ref()
                     .is_none_or(|h| h.generation < plan.generation || h.source != plan.source);
                 let local = !matches!(plan.source, Source::Registry { .. });
                 if local {
@@ -274,35 +264,49 @@ impl Importer {
                     // pass; the memo stops a write that has not come back yet from being redone.
                     let status = is.status.as_ref().unwrap_or(&no_status);
                     let target = local_outcome(snap, is, status, &plan, History::Indexed);
-                    let done = handled.as_ref().is_some_and(|h| {
+                    let done = handled.is_some_and(|h| {
                         h.generation >= plan.generation
                             && h.source == plan.source
                             && h.result == outcome_key(&target)
                     });
-                    if !done && local_target_differs(is, &plan, target) {
+                    if !local_target_differs(is, &plan, target) {
+                        if let Some(m) = memo {
+                            m.handled = None;
+                        }
+                    } else if !done {
                         work.tags.push(plan);
                     }
                     continue;
                 }
-                if import::spec_changed(is, &plan) && fresh {
+                let changed = import::spec_changed(is, &plan);
+                if changed && fresh {
                     work.tags.push(plan);
                     continue;
                 }
+                if !changed && let Some(m) = memo.as_deref_mut() {
+                    // The status shows the last import.
+                    m.handled = None;
+                }
                 if !plan.scheduled || import::pinned_and_done(is, &plan) {
+                    if let Some(m) = memo {
+                        m.due = None;
+                    }
                     continue;
                 }
                 let interval = self.settings.minimum_interval;
-                let due = *state
+                let memo = match memo {
+                    Some(m) => m,
+                    None => state.memo.tag(ns, name, &plan.tag),
+                };
+                let due = *memo
                     .due
-                    .entry(key.clone())
-                    .or_insert_with(|| now + spread(interval, &key));
+                    .get_or_insert_with(|| now + spread(interval, ns, name, &plan.tag));
                 if due > now {
                     wake = wake.min(due - now);
                     continue;
                 }
                 if state.bucket.take(now) {
-                    let next = now + jittered(interval, &key, now);
-                    state.due.insert(key, next);
+                    memo.due = Some(now + jittered(interval, ns, name, &plan.tag, now));
                     work.tags.push(plan);
                 } else {
                     backlog += 1;
@@ -313,6 +317,7 @@ impl Importer {
                 out.push(work);
             }
         }
+        state.memo.end_pass();
         if let Some(m) = &self.metrics {
             m.import_backlog.set(backlog);
         }
@@ -454,29 +459,24 @@ impl Importer {
         }
         {
             let mut state = self.state();
+            let (ns, name) = (&entry.namespace, &entry.name);
             for plan in plans {
-                state.handled.insert(
-                    (ns.to_owned(), name.to_owned(), plan.tag.clone()),
-                    Handled {
-                        generation: plan.generation,
-                        source: plan.source.clone(),
-                        result: produced.remove(&plan.tag).unwrap_or_default(),
-                    },
-                );
+                state.memo.tag(ns, name, &plan.tag).handled = Some(Box::new(Handled {
+                    generation: plan.generation,
+                    source: plan.source.clone(),
+                    result: produced.remove(&plan.tag).unwrap_or_default(),
+                }));
             }
             for (tag, why) in invalid {
-                state.handled.insert(
-                    (ns.to_owned(), name.to_owned(), tag.clone()),
-                    Handled {
-                        generation: 0,
-                        source: Source::Registry {
-                            image: String::new(),
-                            insecure: false,
-                            pinned: false,
-                        },
-                        result: why.clone(),
+                state.memo.tag(ns, name, tag).handled = Some(Box::new(Handled {
+                    generation: 0,
+                    source: Source::Registry {
+                        image: String::new(),
+                        insecure: false,
+                        pinned: false,
                     },
-                );
+                    result: why.clone(),
+                }));
             }
         }
         let mut stream = Arc::unwrap_or_clone(is);
@@ -792,23 +792,22 @@ fn local_target_differs(is: &ImageStream, plan: &TagPlan, target: Outcome) -> bo
 
 /// A stable pseudo-random fraction in [0, 1) for a tag, so scheduled imports
 /// spread out instead of all firing together after a start.
-fn fraction(key: &TagKey, salt: u64) -> f64 {
+fn fraction(namespace: &str, name: &str, tag: &str, salt: u64) -> f64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut h);
-    salt.hash(&mut h);
+    (namespace, name, tag, salt).hash(&mut h);
     (h.finish() % 10_000) as f64 / 10_000.0
 }
 
 /// The first scheduled import of a tag, somewhere in its first interval.
-fn spread(interval: Duration, key: &TagKey) -> Duration {
-    interval.mul_f64(fraction(key, 0))
+fn spread(interval: Duration, namespace: &str, name: &str, tag: &str) -> Duration {
+    interval.mul_f64(fraction(namespace, name, tag, 0))
 }
 
 /// The interval ±10%.
-fn jittered(interval: Duration, key: &TagKey, now: Instant) -> Duration {
+fn jittered(interval: Duration, namespace: &str, name: &str, tag: &str, now: Instant) -> Duration {
     let salt = now.elapsed().as_nanos() as u64 ^ interval.as_nanos() as u64;
-    interval.mul_f64(0.9 + 0.2 * fraction(key, salt))
+    interval.mul_f64(0.9 + 0.2 * fraction(namespace, name, tag, salt))
 }
 
 fn now_rfc3339() -> String {
@@ -835,15 +834,14 @@ mod tests {
 
     #[test]
     fn jitter_stays_within_ten_percent() {
-        let key = ("ns".to_owned(), "s".to_owned(), "t".to_owned());
         let interval = Duration::from_secs(900);
         for _ in 0..100 {
-            let j = jittered(interval, &key, Instant::now());
+            let j = jittered(interval, "ns", "s", "t", Instant::now());
             assert!(
                 j >= Duration::from_secs(810) && j <= Duration::from_secs(990),
                 "{j:?}"
             );
         }
-        assert!(spread(interval, &key) < interval);
+        assert!(spread(interval, "ns", "s", "t") < interval);
     }
 }
