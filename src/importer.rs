@@ -188,6 +188,10 @@ impl Importer {
             let planner = self.clone();
             let planned = snap.clone();
             let Some((work, wake)) = crate::background::run("import-planner", move || {
+                // What the last pass's imports freed (stream reads, status
+                // writes, their threads' arenas) goes back to the system
+                // here, off admission's threads.
+                crate::memory::release_freed();
                 planner.plan(&planned, Instant::now())
             })
             .await
