@@ -158,9 +158,7 @@ pub fn read_stream(
         source,
     };
     let bytes = fs::read(resolve_symlink(path).map_err(io_err)?).map_err(io_err)?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|e| unsupported(path, format!("{} is not UTF-8 text: {e}", path.display())))?;
-    stored_stream(text, is_json(path), namespace, name, path)
+    stored_stream(utf8(path, &bytes)?, is_json(path), namespace, name, path)
 }
 
 /// The stream NS/NAME as the directory store reads it; in YAML only its own
@@ -1080,6 +1078,12 @@ impl From<io::Error> for Commit {
     }
 }
 
+/// The file's bytes as text; a stream file that is not UTF-8 is not edited.
+fn utf8<'b>(path: &Path, bytes: &'b [u8]) -> Result<&'b str, WriteError> {
+    std::str::from_utf8(bytes)
+        .map_err(|e| unsupported(path, format!("{} is not UTF-8 text: {e}", path.display())))
+}
+
 /// Reads the file, edits it, and replaces it atomically if the edit changed
 /// anything and nobody else changed the file meanwhile. `edit` gets `None`
 /// for a missing file, which only `allow_missing` permits.
@@ -1099,11 +1103,7 @@ fn update_file(
         Err(e) if allow_missing && e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(io_err(e)),
     };
-    let old_text = old
-        .as_deref()
-        .map(std::str::from_utf8)
-        .transpose()
-        .map_err(|e| unsupported(path, format!("{} is not UTF-8 text: {e}", path.display())))?;
+    let old_text = old.as_deref().map(|b| utf8(path, b)).transpose()?;
     let new = edit(old_text)?;
     if old.as_deref() == Some(new.as_bytes()) {
         // Nothing to write: leaving the file alone also spares the directory
