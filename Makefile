@@ -2,7 +2,7 @@ CARGO ?= cargo
 BIN := target/debug/imagestream-webhook
 STREAMS ?= manifests/examples
 
-.PHONY: build run test certs crd clean-certs deploy undeploy
+.PHONY: build run test test-deps install certs crd clean-certs deploy undeploy
 
 build:
 	$(CARGO) build --bin imagestream-webhook
@@ -19,8 +19,13 @@ run: build certs/tls.crt
 	$(BIN) serve --streams-dir $(STREAMS) --no-import --listen 127.0.0.1:8443 --admin-listen 127.0.0.1:9090 \
 		--tls-cert certs/tls.crt --tls-key certs/tls.key
 
+## Install the programs the tests run (docker-registry, skopeo, htpasswd, kubectl,
+## kubernetes-validate) when they are missing, or say how.
+test-deps:
+	bash hack/test-deps.sh
+
 ## Formatting, lints and every test.
-test:
+test: test-deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
@@ -28,6 +33,10 @@ test:
 	else \
 		$(CARGO) test --lib --bins --tests; \
 	fi
+
+## Put imagestream-webhook on your PATH (a release build in ~/.cargo/bin).
+install:
+	$(CARGO) install --locked --path . --bin imagestream-webhook
 
 crd:
 	$(BIN) crd > manifests/crd.yaml
