@@ -9,6 +9,11 @@
 //! oc writes and then aligned by [`tabwrite`], a re-implementation of that
 //! tabwriter, so values that themselves contain tabs or newlines line up as in oc.
 //!
+//! One difference on purpose: oc lists an alias tag (`tag --alias`) under the
+//! tag it follows even when the alias's own status still holds an older
+//! image; here it then gets its own section, since admission pins what the
+//! alias's status holds.
+//!
 //! Where oc would print nonsense for a missing or malformed time (a Go zero time is
 //! "292 years ago") this module prints `<unknown>` instead; an absent
 //! `creationTimestamp` gives `Created: <unknown>` where oc leaves the line out.
@@ -217,7 +222,12 @@ fn write_tags(out: &mut String, is: &ImageStream, now: Timestamp) {
     let mut hidden: HashSet<&str> = HashSet::new();
     let mut aliases: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for tag in spec_tags {
-        if let Some(target) = follow_tag_reference(is, &tag.name) {
+        // Unlike oc, an alias whose status is not (yet) at its target's image
+        // keeps its own section: admission pins the alias's own newest image,
+        // and the description must never show another.
+        if let Some(target) = follow_tag_reference(is, &tag.name)
+            && newest_image(is, &tag.name) == newest_image(is, target)
+        {
             hidden.insert(tag.name.as_str());
             aliases.entry(target).or_default().insert(tag.name.as_str());
         }
@@ -243,6 +253,13 @@ fn write_tags(out: &mut String, is: &ImageStream, now: Timestamp) {
         first = false;
         write_tag(out, is, tag, aliases.get(tag), now);
     }
+}
+
+/// The digest of the tag's newest history item.
+fn newest_image<'a>(is: &'a ImageStream, tag: &str) -> Option<&'a str> {
+    is.status_tag(tag)
+        .and_then(|t| t.latest())
+        .map(|i| &*i.image)
 }
 
 /// The number oc prints as "Unique Images".
@@ -1145,6 +1162,39 @@ spec:
              \x20 reference to base:latest\n\
              \n";
         assert_eq!(tags, expected);
+    }
+
+    #[test]
+    fn an_alias_behind_its_target_is_shown_at_its_own_image() {
+        let yaml = |prod: &str| {
+            format!(
+                r#"apiVersion: image.openshift.io/v1
+kind: ImageStream
+metadata: {{name: app, namespace: ns}}
+spec:
+  tags:
+  - {{name: latest, from: {{kind: DockerImage, name: "quay.io/a/app:latest"}}}}
+  - {{name: prod, from: {{kind: ImageStreamTag, name: "app:latest"}}}}
+status:
+  tags:
+  - tag: latest
+    items: [{{dockerImageReference: "quay.io/a/app@{D2}", image: "{D2}", generation: 1}}]
+  - tag: prod
+    items: [{{dockerImageReference: "quay.io/a/app@{prod}", image: "{prod}", generation: 1}}]
+"#
+            )
+        };
+        const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+        const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+        let settled = describe(&stream(&yaml(D2)), now());
+        assert!(settled.contains("latest (prod)\n"), "{settled}");
+        assert!(!settled.contains(D1));
+        // prod still holds D1: that is what a pod asking for app:prod gets.
+        let stale = describe(&stream(&yaml(D1)), now());
+        assert!(!stale.contains("latest (prod)"), "{stale}");
+        let prod = stale.split_once("\nprod\n").expect("prod has a section").1;
+        assert!(prod.starts_with("  tagged from app:latest\n"), "{prod}");
+        assert!(prod.contains(&format!("* quay.io/a/app@{D1}")), "{prod}");
     }
 
     #[test]

@@ -356,6 +356,67 @@ fn glob(pattern: &str, s: &str) -> bool {
     }
 }
 
+/// The spec tags that follow one of `tags` of the same stream, directly or
+/// through each other (`tag --alias`), nearest first: an import of `tags`
+/// brings them up to date in the same status write, so the stream never
+/// shows an alias at an image that admission would not pin.
+pub fn followers(is: &ImageStream, tags: &[String]) -> Vec<String> {
+    let ns = is.metadata.namespace.as_deref().unwrap_or("default");
+    let name = is.metadata.name.as_deref().unwrap_or_default();
+    let links: Vec<(String, String)> = plans(is)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|p| match p.source {
+            Source::Tag {
+                namespace,
+                stream,
+                tag,
+            } if namespace == ns && stream == name => Some((p.tag, tag)),
+            _ => None,
+        })
+        .collect();
+    let mut reached: Vec<String> = tags.to_vec();
+    let mut out = Vec::new();
+    let mut next = 0;
+    // Breadth first over at most every spec tag once: cycles end here.
+    while next < reached.len() {
+        let source = reached[next].clone();
+        next += 1;
+        for (tag, from) in &links {
+            if *from == source && !reached.contains(tag) {
+                reached.push(tag.clone());
+                out.push(tag.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The order one stream's tags are imported in: registry tags first, then
+/// aliases and pins, each after the tag of the same stream it follows, so a
+/// chain of aliases settles in one pass. Cycles keep their spec order.
+pub fn import_order<'a>(namespace: &str, name: &str, plans: &'a [TagPlan]) -> Vec<&'a TagPlan> {
+    let (mut out, mut local): (Vec<&TagPlan>, Vec<&TagPlan>) = plans
+        .iter()
+        .partition(|p| matches!(p.source, Source::Registry { .. }));
+    let waits_for = |p: &TagPlan, pending: &[&TagPlan]| match &p.source {
+        Source::Tag {
+            namespace: n,
+            stream,
+            tag,
+        } if n == namespace && stream == name && *tag != p.tag => {
+            pending.iter().any(|q| q.tag == *tag)
+        }
+        _ => false,
+    };
+    while !local.is_empty() {
+        let ready = local.iter().position(|p| !waits_for(p, &local));
+        let p = local.remove(ready.unwrap_or(0));
+        out.push(p);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,5 +662,52 @@ status:
             assert_eq!(registry_allowed(host, &allowed), want, "{host}");
         }
         assert!(registry_allowed("anything", &[]));
+    }
+
+    #[test]
+    fn followers_of_an_imported_tag_settle_in_one_import() {
+        let is = stream(
+            r#"
+metadata: {name: app, namespace: team}
+spec:
+  tags:
+  - {name: stage, from: {kind: ImageStreamTag, name: "app:prod"}}
+  - {name: prod, from: {kind: ImageStreamTag, name: "latest"}}
+  - {name: latest, from: {kind: DockerImage, name: "quay.io/x/app:1"}}
+  - {name: elsewhere, from: {kind: ImageStreamTag, name: "app:latest", namespace: other}}
+  - {name: other, from: {kind: ImageStreamTag, name: "base:latest"}}
+  - {name: loop1, from: {kind: ImageStreamTag, name: "loop2"}}
+  - {name: loop2, from: {kind: ImageStreamTag, name: "loop1"}}
+"#,
+        );
+        assert_eq!(
+            followers(&is, &["latest".to_owned()]),
+            vec!["prod".to_owned(), "stage".to_owned()],
+            "aliases of aliases, not tags of other streams or namespaces"
+        );
+        assert_eq!(
+            followers(&is, &["loop1".to_owned()]),
+            vec!["loop2".to_owned()]
+        );
+        assert!(followers(&is, &["stage".to_owned()]).is_empty());
+
+        let all: Vec<TagPlan> = plans(&is).into_iter().filter_map(Result::ok).collect();
+        let order: Vec<&str> = import_order("team", "app", &all)
+            .iter()
+            .map(|p| p.tag.as_str())
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                "latest",
+                "prod",
+                "stage",
+                "elsewhere",
+                "other",
+                "loop1",
+                "loop2"
+            ],
+            "the registry tag, then each alias after the tag it follows"
+        );
     }
 }

@@ -394,8 +394,7 @@ impl Importer {
             changed = true;
         }
         // Registry tags first, so aliases of them in the same stream see the new image.
-        let mut ordered: Vec<&TagPlan> = plans.iter().collect();
-        ordered.sort_by_key(|p| !matches!(p.source, Source::Registry { .. }));
+        let ordered = import::import_order(ns, name, plans);
         let registry_imports = ordered
             .iter()
             .filter(|p| matches!(p.source, Source::Registry { .. }))
