@@ -2,6 +2,7 @@
 //! `system:image-puller` grants, `get` on `imagestreams/layers`.
 
 use std::fmt;
+use std::path::Path;
 
 use crate::config::SameNamespaceAccess;
 use crate::metrics::AccessCounters;
@@ -75,7 +76,29 @@ pub const PERMISSION: &str = "get on imagestreams/layers (image.openshift.io)";
 
 /// The command that grants `sa` the use of `stream`.
 pub fn grant_command(sa: ServiceAccount<'_>, stream: StreamName<'_>) -> String {
-    let binding: String = format!("{}-{}-pulls-{}", sa.namespace, sa.name, stream.name)
+    format!(
+        "kubectl create rolebinding {} --clusterrole=system:image-puller --serviceaccount={}:{} -n {}",
+        binding_name(sa, stream),
+        sa.namespace,
+        sa.name,
+        stream.namespace
+    )
+}
+
+/// In directory mode the binding is a file of the streams directory: the
+/// same command, written there instead of sent to a cluster.
+pub fn grant_command_in(sa: ServiceAccount<'_>, stream: StreamName<'_>, dir: &Path) -> String {
+    let file = dir.join(format!("{}.yaml", binding_name(sa, stream)));
+    let shown = file.to_string_lossy();
+    let file = shlex::try_quote(&shown).unwrap_or_else(|_| shown.clone());
+    format!(
+        "{} --dry-run=client -o yaml > {file}",
+        grant_command(sa, stream)
+    )
+}
+
+fn binding_name(sa: ServiceAccount<'_>, stream: StreamName<'_>) -> String {
+    format!("{}-{}-pulls-{}", sa.namespace, sa.name, stream.name)
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
@@ -85,19 +108,24 @@ pub fn grant_command(sa: ServiceAccount<'_>, stream: StreamName<'_>) -> String {
             }
         })
         .take(253)
-        .collect();
-    format!(
-        "kubectl create rolebinding {binding} --clusterrole=system:image-puller --serviceaccount={}:{} -n {}",
-        sa.namespace, sa.name, stream.namespace
-    )
+        .collect()
 }
 
-/// The denial text: who, what, what is missing, and the fix.
-pub fn denial(sa: ServiceAccount<'_>, stream: StreamName<'_>, detail: &str) -> String {
+/// The denial text: who, what, what is missing, and the fix (for the
+/// streams directory `dir` in directory mode).
+pub fn denial(
+    sa: ServiceAccount<'_>,
+    stream: StreamName<'_>,
+    detail: &str,
+    dir: Option<&Path>,
+) -> String {
+    let cmd = match dir {
+        Some(dir) => grant_command_in(sa, stream, dir),
+        None => grant_command(sa, stream),
+    };
     format!(
         "service account {sa} may not use imagestream {stream}: it lacks {PERMISSION} in namespace {ns} ({detail}); grant it with: {cmd}",
         ns = stream.namespace,
-        cmd = grant_command(sa, stream)
     )
 }
 
@@ -177,7 +205,12 @@ impl AccessChecker {
                         why: via,
                     },
                     Authorization::Denied { reason } => Explained {
-                        decision: AccessDecision::Denied(denial(sa, stream, &reason)),
+                        decision: AccessDecision::Denied(denial(
+                            sa,
+                            stream,
+                            &reason,
+                            snap.streams_dir(),
+                        )),
                         source: Source::Local,
                         why: reason,
                     },

@@ -214,6 +214,7 @@ impl DirSource {
         Snapshot::from_entries(entries)
             .with_rbac(rbac)
             .with_keyrings(keyrings)
+            .with_streams_dir(&self.dir)
     }
 }
 

@@ -109,7 +109,7 @@ pub fn resolve<'i>(snap: &Snapshot, ctx: &Context<'_, 'i>, image: &'i str) -> Re
             };
             match snap.stream(stream.namespace, stream.name) {
                 Some(entry) if entry.lookup_local || ctx.resolve_names => {
-                    pin(entry, stream, selector, Form::Local)
+                    pin(entry, stream, selector, Form::Local, snap.command_scope())
                 }
                 _ => Resolution::NotAStream,
             }
@@ -143,14 +143,21 @@ fn resolve_stream_host<'i>(
     };
     let stream = StreamName { namespace, name };
     match snap.stream(namespace, name) {
-        Some(entry) => pin(entry, stream, selector, Form::StreamHost),
+        Some(entry) => pin(
+            entry,
+            stream,
+            selector,
+            Form::StreamHost,
+            snap.command_scope(),
+        ),
         None => Resolution::Unresolvable {
             stream,
             selector,
             form: Form::StreamHost,
             reason: format!(
-                "imagestream {stream} not found ({host} is the image-stream registry host, not a real registry); create the stream, e.g. imagestream-webhook import-image {name}:{tag} --from IMAGE --confirm -n {namespace}",
+                "imagestream {stream} not found ({host} is the image-stream registry host, not a real registry); create the stream, e.g. imagestream-webhook import-image {name}:{tag} --from IMAGE --confirm -n {namespace}{scope}",
                 tag = selector.tag().unwrap_or("latest"),
+                scope = snap.command_scope(),
             ),
         },
     }
@@ -161,12 +168,13 @@ fn pin<'i>(
     stream: StreamName<'i>,
     selector: Selector<'i>,
     form: Form,
+    scope: &str,
 ) -> Resolution<'i> {
     let found = match selector {
-        Selector::Tag(tag) => pin_tag(entry, stream, tag),
+        Selector::Tag(tag) => pin_tag(entry, stream, tag, scope),
         Selector::Digest(digest) => entry.image(digest).ok_or_else(|| {
             format!(
-                "imagestream {stream} has no image {digest} in the history of any tag; use a tag, or one of the digests `imagestream-webhook describe {name} -n {ns}` lists",
+                "imagestream {stream} has no image {digest} in the history of any tag; use a tag, or one of the digests `imagestream-webhook describe {name} -n {ns}{scope}` lists",
                 name = stream.name,
                 ns = stream.namespace
             )
@@ -188,7 +196,13 @@ fn pin<'i>(
     }
 }
 
-fn pin_tag(entry: &StreamEntry, stream: StreamName<'_>, tag: &str) -> Result<Arc<str>, String> {
+/// `scope` ends each printed command (` --streams-dir DIR` in directory mode).
+fn pin_tag(
+    entry: &StreamEntry,
+    stream: StreamName<'_>,
+    tag: &str,
+    scope: &str,
+) -> Result<Arc<str>, String> {
     let (name, ns) = (stream.name, stream.namespace);
     let Some(t) = entry.tag(tag) else {
         let tags = entry.tag_names();
@@ -198,7 +212,7 @@ fn pin_tag(entry: &StreamEntry, stream: StreamName<'_>, tag: &str) -> Result<Arc
             format!("its tags are {}", tags.join(", "))
         };
         return Err(format!(
-            "imagestream {stream} has no tag {tag:?} ({known}); add it with: imagestream-webhook tag SOURCE {name}:{tag} -n {ns}"
+            "imagestream {stream} has no tag {tag:?} ({known}); add it with: imagestream-webhook tag SOURCE {name}:{tag} -n {ns}{scope}"
         ));
     };
     if let Some(image) = &t.current {
@@ -206,15 +220,15 @@ fn pin_tag(entry: &StreamEntry, stream: StreamName<'_>, tag: &str) -> Result<Arc
     }
     if let Some(why) = &t.unusable {
         return Err(format!(
-            "tag {name}:{tag} of imagestream {stream} cannot be pinned: {why}; re-import it: imagestream-webhook import-image {name}:{tag} -n {ns}"
+            "tag {name}:{tag} of imagestream {stream} cannot be pinned: {why}; re-import it: imagestream-webhook import-image {name}:{tag} -n {ns}{scope}"
         ));
     }
     match &t.import_failure {
         Some(failure) => Err(format!(
-            "tag {name}:{tag} of imagestream {stream} is not yet imported: {failure}; fix the source and run: imagestream-webhook import-image {name}:{tag} -n {ns}"
+            "tag {name}:{tag} of imagestream {stream} is not yet imported: {failure}; fix the source and run: imagestream-webhook import-image {name}:{tag} -n {ns}{scope}"
         )),
         None => Err(format!(
-            "tag {name}:{tag} of imagestream {stream} is not yet imported; run: imagestream-webhook import-image {name}:{tag} -n {ns}"
+            "tag {name}:{tag} of imagestream {stream} is not yet imported; run: imagestream-webhook import-image {name}:{tag} -n {ns}{scope}"
         )),
     }
 }

@@ -28,6 +28,11 @@ pub struct Snapshot {
     rbac: RbacIndex,
     /// Directory mode's pull credentials by namespace; empty in cluster mode.
     keyrings: HashMap<String, Arc<Keyring>>,
+    /// ` --streams-dir DIR` in directory mode: the commands printed in
+    /// denials then work on the same directory, as printed.
+    command_scope: Box<str>,
+    /// The streams directory (directory mode).
+    streams_dir: Option<Arc<Path>>,
 }
 
 /// One stream, compiled for lookups.
@@ -194,6 +199,28 @@ impl Snapshot {
     pub fn with_keyrings(mut self, keyrings: HashMap<String, Arc<Keyring>>) -> Snapshot {
         self.keyrings = keyrings;
         self
+    }
+
+    /// The same snapshot, read from the streams directory `dir`.
+    pub fn with_streams_dir(mut self, dir: &Path) -> Snapshot {
+        let shown = dir.to_string_lossy();
+        // A path with a NUL cannot be quoted, nor passed as an argument at all.
+        let quoted = shlex::try_quote(&shown).unwrap_or_else(|_| shown.clone());
+        self.command_scope = format!(" --streams-dir {quoted}").into();
+        self.streams_dir = Some(Arc::from(dir));
+        self
+    }
+
+    /// The streams directory this snapshot was read from (directory mode).
+    pub fn streams_dir(&self) -> Option<&Path> {
+        self.streams_dir.as_deref()
+    }
+
+    /// What the CLI commands printed in messages need after their other
+    /// arguments to act on these streams: ` --streams-dir DIR`, or nothing
+    /// in cluster mode.
+    pub fn command_scope(&self) -> &str {
+        &self.command_scope
     }
 
     /// The pull credentials of a namespace (directory mode).
