@@ -113,7 +113,8 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        let cfg: Config = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        let cfg: Config =
+            serde_saphyr::from_str(text).map_err(|e| crate::manifest::yaml_error(&e, 1))?;
         cfg.validate()?;
         Ok(cfg)
     }

@@ -10,7 +10,7 @@ use imagestream_webhook::audit::{AuditLog, Destination};
 use imagestream_webhook::cli::{Cli, Command, GlobalArgs};
 use imagestream_webhook::cmd;
 use imagestream_webhook::cmd::serve::sar_config;
-use imagestream_webhook::config::Config;
+use imagestream_webhook::cmd::{CmdError, bad};
 use imagestream_webhook::dirstore::DirSource;
 use imagestream_webhook::sar::SarChecker;
 use imagestream_webhook::snapshot::Snapshot;
@@ -51,14 +51,17 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> ExitCode {
     let Cli { global, command } = cli;
     match command {
-        Command::Serve(args) => done(cmd::serve::run(&global, args).await),
+        Command::Serve(args) => {
+            // Bad input stops every command with exit 2, serve too.
+            if let Err(e) = cmd::load_config(global.config.as_deref()) {
+                return e.report();
+            }
+            done(cmd::serve::run(&global, args).await)
+        }
         Command::Review(args) => {
             let audit = match args.audit_log.as_deref().map(start_audit).transpose() {
                 Ok(a) => a,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(cmd::review::EXIT_BAD_INPUT);
-                }
+                Err(e) => return bad(e).report(),
             };
             let (log, writer) = audit.unzip();
             let code = match offline_admission(&global, log).await {
@@ -66,10 +69,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                     let ns = global.namespace.as_deref().unwrap_or("default");
                     cmd::review::run(&admission, &args.file, ns).await
                 }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(cmd::review::EXIT_BAD_INPUT)
-                }
+                Err(e) => e.report(),
             };
             // The admission (and its log sender) is gone: the writer drains and ends.
             if let Some(w) = writer {
@@ -89,10 +89,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 )
                 .await
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(cmd::check_access::EXIT_BAD_INPUT)
-            }
+            Err(e) => e.report(),
         },
         Command::ImportImage(args) => cmd::images::import_image(&global, args).await,
         Command::Tag(args) => cmd::images::tag(&global, args).await,
@@ -127,15 +124,15 @@ fn start_audit(dest: &str) -> Result<(AuditLog, tokio::task::JoinHandle<()>), St
 async fn offline_admission(
     global: &GlobalArgs,
     audit: Option<AuditLog>,
-) -> Result<Admission, String> {
-    let config = Config::load(global.config.as_deref()).map_err(|e| e.to_string())?;
+) -> Result<Admission, CmdError> {
+    let config = cmd::load_config(global.config.as_deref())?;
     let store = Store::new();
     let access = match &global.streams_dir {
         Some(dir) => {
             let mut source = DirSource::new(dir);
-            let refresh = source.refresh().map_err(|e| e.to_string())?;
+            let refresh = source.refresh().map_err(bad)?;
             if let Some((path, reason)) = refresh.errors.first() {
-                return Err(format!("cannot parse {}: {reason}", path.display()));
+                return Err(bad(format!("cannot parse {}: {reason}", path.display())));
             }
             store.publish(source.snapshot());
             AccessChecker::directory(config.same_namespace_access)

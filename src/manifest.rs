@@ -26,12 +26,29 @@ pub fn documents_preserving_lists(text: &str, json: bool) -> Result<Vec<Value>, 
     let docs = if json {
         vec![serde_json::from_str::<Value>(text).map_err(|e| e.to_string())?]
     } else {
-        // YAML 1.2 booleans only: `no` and `on` stay strings, as a Kubernetes user means them.
-        let options = serde_saphyr::options! { strict_booleans: true };
-        serde_saphyr::from_multiple_with_options::<Value>(text, options)
-            .map_err(|e| e.to_string())?
+        yaml_values(text, 1)?
     };
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// The documents of YAML text that starts on line `first_line` of its file.
+pub fn yaml_values(text: &str, first_line: usize) -> Result<Vec<Value>, String> {
+    // YAML 1.2 booleans only: `no` and `on` stay strings, as a Kubernetes user means them.
+    let options = serde_saphyr::options! { strict_booleans: true };
+    serde_saphyr::from_multiple_with_options::<Value>(text, options)
+        .map_err(|e| yaml_error(&e, first_line))
+}
+
+/// A YAML parse error on one line, its position counted from the first line
+/// of the file (`first_line` is the line the parsed text starts on): the
+/// parser's own rendering adds an `error:` prefix and a source excerpt,
+/// which doubled the prefix of every message it went into.
+pub fn yaml_error(e: &serde_saphyr::Error, first_line: usize) -> String {
+    let options = serde_saphyr::render_options! {
+        snippets: serde_saphyr::SnippetMode::Off,
+        line_offset: first_line.saturating_sub(1) as u64,
+    };
+    e.render_with_options(options)
 }
 
 /// YAML for a person to read: long single-line strings (image references)
@@ -111,12 +128,24 @@ fn with_spec(mut doc: Value) -> Value {
 }
 
 fn from_value<T: serde::de::DeserializeOwned>(doc: Value, kind: &str) -> Result<T, String> {
-    let name = doc
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("<unnamed>")
-        .to_owned();
-    serde_json::from_value(doc).map_err(|e| format!("{kind} {name}: {e}"))
+    let what = object_name(
+        kind,
+        doc.pointer("/metadata/namespace").and_then(Value::as_str),
+        doc.pointer("/metadata/name").and_then(Value::as_str),
+    );
+    serde_json::from_value(doc).map_err(|e| format!("{what}: {e}"))
+}
+
+/// `KIND NS/NAME` for messages, or `KIND NAME`, or `KIND without metadata.name`.
+fn object_name(kind: &str, namespace: Option<&str>, name: Option<&str>) -> String {
+    match (
+        namespace.filter(|n| !n.is_empty()),
+        name.filter(|n| !n.is_empty()),
+    ) {
+        (Some(ns), Some(name)) => format!("{kind} {ns}/{name}"),
+        (None, Some(name)) => format!("{kind} {name}"),
+        (_, None) => format!("{kind} without metadata.name"),
+    }
 }
 
 /// Every object of a file; the error is the parser's reason.
@@ -133,15 +162,20 @@ pub fn parse_file(text: &str, json: bool) -> Result<Vec<Manifest>, String> {
         let at = |e: String| format!("document at line {}: {e}", doc.line);
         let head = match DocHead::scan(doc.text) {
             Some(h) => h,
-            None => serde_saphyr::from_str(doc.text).map_err(|e| at(e.to_string()))?,
+            None => serde_saphyr::from_str(doc.text).map_err(|e| at(yaml_error(&e, doc.line)))?,
         };
         if head.is_list() {
-            for item in documents(doc.text, false).map_err(at)? {
+            let items = yaml_values(doc.text, doc.line).map_err(at)?;
+            let mut flat = Vec::new();
+            for item in items {
+                flatten_list(item, &mut flat);
+            }
+            for item in flat {
                 out.push(typed(item).map_err(at)?);
             }
             continue;
         }
-        out.push(typed_yaml(&head, doc.text).map_err(at)?);
+        out.push(typed_yaml(&head, doc.text, doc.line).map_err(at)?);
     }
     Ok(out)
 }
@@ -234,14 +268,23 @@ impl DocHead {
     }
 }
 
-fn typed_yaml(head: &DocHead, text: &str) -> Result<Manifest, String> {
+fn typed_yaml(head: &DocHead, text: &str, first_line: usize) -> Result<Manifest, String> {
     let kind = head.kind.clone().ok_or("document has no kind")?;
     let group = head.group();
-    // The name is only needed for an error, and a scanned head has none: read it then.
+    // The name is only needed for an error, and a scanned head has none: read
+    // it then, from the lines when the document is not even valid YAML.
     let err = |e: serde_saphyr::Error| {
         let full = serde_saphyr::from_str::<DocHead>(text).ok();
-        let name = full.as_ref().and_then(|h| h.name()).unwrap_or("<unnamed>");
-        format!("{kind} {name}: {e}")
+        let meta = full.as_ref().and_then(|h| h.metadata.as_ref());
+        let (namespace, name) = match meta {
+            Some(m) => (m.namespace.clone(), m.name.clone()),
+            None => (
+                scan_metadata(text, "namespace"),
+                scan_metadata(text, "name"),
+            ),
+        };
+        let what = object_name(&kind, namespace.as_deref(), name.as_deref());
+        format!("{what}: {}", yaml_error(&e, first_line))
     };
     let m = match (group, kind.as_str()) {
         ("image.openshift.io", "ImageStream") => {
@@ -267,6 +310,56 @@ fn typed_yaml(head: &DocHead, text: &str) -> Result<Manifest, String> {
         _ => Manifest::Other { kind },
     };
     Ok(m)
+}
+
+/// `metadata.KEY` read from the lines of a document that does not parse:
+/// block style (`metadata:` then an indented `KEY: value`) or flow style
+/// (`metadata: {KEY: value, …}`), plain or quoted values only.
+fn scan_metadata(text: &str, key: &str) -> Option<String> {
+    let clean = |v: &str| -> Option<String> {
+        let v = v.split(" #").next().unwrap_or_default().trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+            .unwrap_or(v);
+        let plain = !v.is_empty()
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"./-_:".contains(&b));
+        plain.then(|| v.to_owned())
+    };
+    let mut lines = text.lines();
+    let rest = loop {
+        let line = lines.next()?;
+        if let Some(rest) = line.strip_prefix("metadata:") {
+            break rest.trim();
+        }
+    };
+    if let Some(flow) = rest.strip_prefix('{') {
+        let flow = flow.split('}').next().unwrap_or_default();
+        return flow.split(',').find_map(|part| {
+            let (k, v) = part.split_once(':')?;
+            (k.trim() == key).then(|| clean(v)).flatten()
+        });
+    }
+    let mut indent = None;
+    for line in lines {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let depth = line.len() - trimmed.len();
+        if depth == 0 {
+            return None;
+        }
+        if *indent.get_or_insert(depth) != depth {
+            continue;
+        }
+        if let Some(v) = trimmed.strip_prefix(key).and_then(|r| r.strip_prefix(':')) {
+            return clean(v);
+        }
+    }
+    None
 }
 
 /// An ImageStream whose spec may be absent, as OpenShift allows.

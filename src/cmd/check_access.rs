@@ -6,8 +6,7 @@ use crate::access::{AccessChecker, AccessDecision, ServiceAccount};
 use crate::resolve::StreamName;
 use crate::snapshot::Snapshot;
 
-pub const EXIT_DENIED: u8 = 1;
-pub const EXIT_BAD_INPUT: u8 = 2;
+use crate::cmd::{EXIT_FAILED, bad};
 
 /// `NS/NAME`, or `NAME` in `default_ns`.
 pub fn parse_stream<'a>(s: &'a str, default_ns: Option<&'a str>) -> Result<StreamName<'a>, String> {
@@ -62,10 +61,7 @@ pub async fn run(
         .and_then(|st| Ok((st, parse_service_account(service_account)?)));
     let (stream, sa) = match parsed {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
+        Err(e) => return bad(e).report(),
     };
     if snap.stream(stream.namespace, stream.name).is_none() {
         eprintln!(
@@ -83,7 +79,7 @@ pub async fn run(
         }
         AccessDecision::Denied(message) => {
             println!("no: {message}");
-            ExitCode::from(EXIT_DENIED)
+            ExitCode::from(EXIT_FAILED)
         }
     }
 }

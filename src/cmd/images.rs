@@ -10,6 +10,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 
 use crate::access::{AccessChecker, Authority};
 use crate::cli::{GlobalArgs, ImportImageArgs, ReferencePolicy, TagArgs};
+use crate::cmd::{CmdError, bad};
 use crate::config::Config;
 use crate::dirstore::DirSource;
 use crate::imagestream::{
@@ -38,8 +39,8 @@ struct Ctx {
     namespace: String,
 }
 
-async fn connect(global: &GlobalArgs) -> Result<Ctx, String> {
-    let config = Config::load(global.config.as_deref()).map_err(|e| e.to_string())?;
+async fn connect(global: &GlobalArgs) -> Result<Ctx, CmdError> {
+    let config = crate::cmd::load_config(global.config.as_deref())?;
     let target = match &global.streams_dir {
         Some(dir) => Target::Dir(dir.clone()),
         None => Target::Api(
@@ -66,16 +67,11 @@ struct Stored {
 }
 
 impl Ctx {
-    async fn load(&self, name: &str) -> Result<Option<Stored>, String> {
+    async fn load(&self, name: &str) -> Result<Option<Stored>, CmdError> {
         let ns = self.namespace.as_str();
         match &self.target {
             Target::Dir(dir) => {
-                let mut source = DirSource::new(dir);
-                source.refresh().map_err(|e| e.to_string())?;
-                if let Some((path, reason)) = source.broken_files().next() {
-                    return Err(format!("cannot parse {}: {reason}", path.display()));
-                }
-                let snap = source.snapshot();
+                let snap = read_dir(dir)?;
                 let Some(origin) = snap.stream(ns, name).and_then(|s| s.origin.clone()) else {
                     return Ok(None);
                 };
@@ -105,7 +101,7 @@ impl Ctx {
         &self,
         stored: Option<Stored>,
         stream: ImageStream,
-    ) -> Result<Stored, String> {
+    ) -> Result<Stored, CmdError> {
         let ns = self.namespace.clone();
         let name = stream.metadata.name.clone().unwrap_or_default();
         match &self.target {
@@ -120,10 +116,14 @@ impl Ctx {
                     }
                     None => {
                         let path = new_file(dir, &ns, &name);
+                        // As the API server would: `describe` shows the stream's age.
+                        let created = jiff::Timestamp::now()
+                            .round(jiff::Unit::Second)
+                            .map_err(|e| e.to_string())?;
                         let doc = serde_json::json!({
                             "apiVersion": crate::imagestream::API_VERSION,
                             "kind": crate::imagestream::KIND,
-                            "metadata": {"name": name, "namespace": ns},
+                            "metadata": {"name": name, "namespace": ns, "creationTimestamp": created.to_string()},
                             "spec": stream.spec,
                         });
                         let p = path.clone();
@@ -159,7 +159,7 @@ impl Ctx {
         }
     }
 
-    fn importer(&self, snap: Snapshot) -> Result<Importer, String> {
+    fn importer(&self, snap: Snapshot) -> Result<Importer, CmdError> {
         let store = Store::new();
         store.publish(snap);
         let mut registry = RegistryConfig {
@@ -168,10 +168,11 @@ impl Ctx {
             ..RegistryConfig::default()
         };
         if let Some(ca) = &self.registry_ca {
-            registry.extra_roots.push(
-                std::fs::read(ca)
-                    .map_err(|e| format!("cannot read --registry-ca {}: {e}", ca.display()))?,
-            );
+            registry
+                .extra_roots
+                .push(std::fs::read(ca).map_err(|e| {
+                    bad(format!("cannot read --registry-ca {}: {e}", ca.display()))
+                })?);
         }
         let backend = match &self.target {
             Target::Dir(_) => Backend::Directory,
@@ -199,16 +200,16 @@ impl Ctx {
     }
 
     /// Imports `tags` of the stream now, with every other stream of its
-    /// namespace (for aliases) and its namespace's pull secrets.
-    async fn import(&self, stored: &Stored, tags: &[String]) -> Result<Imported, String> {
+    /// namespace (for aliases) and its namespace's pull secrets, and brings
+    /// the stream's tags that follow them up to date in the same write.
+    async fn import(&self, stored: &Stored, tags: &[String]) -> Result<Imported, CmdError> {
+        let mut tags = tags.to_vec();
+        tags.extend(crate::import::followers(&stored.stream, &tags));
+        let tags = tags.as_slice();
         let ns = self.namespace.as_str();
         let name = stored.stream.metadata.name.clone().unwrap_or_default();
         let snap = match &self.target {
-            Target::Dir(dir) => {
-                let mut source = DirSource::new(dir);
-                source.refresh().map_err(|e| e.to_string())?;
-                source.snapshot()
-            }
+            Target::Dir(dir) => read_dir(dir)?,
             Target::Api(client) => {
                 let mut streams = cluster::list_streams(client, Some(ns))
                     .await
@@ -223,8 +224,20 @@ impl Ctx {
                 )
             }
         };
-        self.importer(snap)?.import_now(ns, &name, tags).await
+        Ok(self.importer(snap)?.import_now(ns, &name, tags).await?)
     }
+}
+
+/// The streams directory, read whole: a file that does not parse is bad
+/// input, as in every other command (its last good version would otherwise
+/// be used for a write).
+fn read_dir(dir: &Path) -> Result<Snapshot, CmdError> {
+    let mut source = DirSource::new(dir);
+    source.refresh().map_err(bad)?;
+    if let Some((path, reason)) = source.broken_files().next() {
+        return Err(bad(format!("cannot parse {}: {reason}", path.display())));
+    }
+    Ok(source.snapshot())
 }
 
 /// The importer settings from the config file.
@@ -244,11 +257,11 @@ pub fn import_settings(config: &Config) -> ImportSettings {
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, dirwrite::WriteError> + Send + 'static,
-) -> Result<T, String> {
+) -> Result<T, CmdError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| format!("file writer failed: {e}"))?
-        .map_err(|e| e.to_string())
+        .map_err(|e| CmdError::Failed(e.to_string()))
 }
 
 /// `DIR/NAME.yaml`, or `DIR/NS-NAME.yaml` when that name is taken.
@@ -280,32 +293,47 @@ fn api_error(e: kube::Error, ns: &str, name: &str) -> String {
 }
 
 /// `NAME[:TAG]` → (NAME, TAG).
-fn name_and_tag(s: &str) -> Result<(String, String), String> {
+fn name_and_tag(s: &str) -> Result<(String, String), CmdError> {
     let (name, tag) = match s.split_once(':') {
         Some((n, t)) => (n, t),
         None => (s, "latest"),
     };
-    let valid_name = !name.is_empty()
-        && name.len() <= 253
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    let valid_name = valid_stream_name(name);
     let valid_tag = !tag.is_empty()
         && tag.len() <= 128
         && tag
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
     if !valid_name {
-        return Err(format!(
+        return Err(bad(format!(
             "{s:?}: the stream name must be a lowercase Kubernetes name"
-        ));
+        )));
     }
     if !valid_tag {
-        return Err(format!(
+        return Err(bad(format!(
             "{s:?}: the tag must be letters, digits, '_', '-' or '.'"
-        ));
+        )));
     }
     Ok((name.to_owned(), tag.to_owned()))
+}
+
+/// `NAME:TAG` of `tag -d`: the tag is never implied, since a delete takes
+/// the tag's whole history with it.
+fn delete_target(s: &str) -> Result<(String, String), CmdError> {
+    if !s.contains(':') {
+        return Err(bad(format!(
+            "tag -d needs NAME:TAG, e.g. {s}:latest; {s:?} names no tag, and a delete is never implied"
+        )));
+    }
+    name_and_tag(s)
+}
+
+fn valid_stream_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
 fn new_stream(ns: &str, name: &str) -> ImageStream {
@@ -390,30 +418,22 @@ fn report(imported: &Imported) -> ExitCode {
     }
 }
 
-fn fail(e: String) -> ExitCode {
-    eprintln!("error: {e}");
-    ExitCode::FAILURE
-}
-
 pub async fn import_image(global: &GlobalArgs, args: ImportImageArgs) -> ExitCode {
-    match import_image_inner(global, args).await {
-        Ok(code) => code,
-        Err(e) => fail(e),
-    }
+    crate::cmd::exit(import_image_inner(global, args).await)
 }
 
 async fn import_image_inner(
     global: &GlobalArgs,
     args: ImportImageArgs,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode, CmdError> {
     let (name, tag) = name_and_tag(&args.name)?;
     let ctx = connect(global).await?;
     let ns = ctx.namespace.clone();
     let stored = ctx.load(&name).await?;
     if stored.is_none() && !args.confirm {
-        return Err(format!(
+        return Err(CmdError::Failed(format!(
             "imagestream {ns}/{name} does not exist; pass --confirm to create it"
-        ));
+        )));
     }
     let mut stream = stored
         .as_ref()
@@ -424,16 +444,16 @@ async fn import_image_inner(
         (Some(from), _) => Some(from.clone()),
         (None, Some(t)) if t.from_kind() == Some(FROM_KIND_DOCKER_IMAGE) => None,
         (None, Some(_)) => {
-            return Err(format!(
+            return Err(bad(format!(
                 "tag {name}:{tag} does not come from a registry; pass --from IMAGE"
-            ));
+            )));
         }
         // As oc: a new stream without --from imports NAME:TAG from the default registry.
         (None, None) if stored.is_none() => Some(format!("{name}:{tag}")),
         (None, None) => {
-            return Err(format!(
+            return Err(CmdError::Failed(format!(
                 "imagestream {ns}/{name} has no tag {tag:?}; pass --from IMAGE to create it"
-            ));
+            )));
         }
     };
     let flags_changed =
@@ -447,7 +467,7 @@ async fn import_image_inner(
                 .unwrap_or_default()
                 .to_owned(),
         };
-        ImageRef::parse(&image).map_err(|e| format!("--from {image:?}: {e}"))?;
+        ImageRef::parse(&image).map_err(|e| bad(format!("--from {image:?}: {e}")))?;
         let keep_import = existing.as_ref().and_then(|t| t.import_policy.clone());
         let import = import_policy(args.policy.scheduled, args.policy.insecure)
             .or(if from.is_some() { None } else { keep_import });
@@ -482,27 +502,25 @@ async fn import_image_inner(
 }
 
 pub async fn tag(global: &GlobalArgs, args: TagArgs) -> ExitCode {
-    match tag_inner(global, args).await {
-        Ok(code) => code,
-        Err(e) => fail(e),
-    }
+    crate::cmd::exit(tag_inner(global, args).await)
 }
 
-async fn tag_inner(global: &GlobalArgs, args: TagArgs) -> Result<ExitCode, String> {
-    let ctx = connect(global).await?;
-    let ns = ctx.namespace.clone();
+async fn tag_inner(global: &GlobalArgs, args: TagArgs) -> Result<ExitCode, CmdError> {
     if args.delete {
         if args.dest.is_some() {
-            return Err("tag -d takes one NAME:TAG".into());
+            return Err(bad("tag -d takes one NAME:TAG"));
         }
-        let (name, tag) = name_and_tag(&args.source)?;
+        let (name, tag) = delete_target(&args.source)?;
+        let ctx = connect(global).await?;
         return delete_tag(&ctx, &name, &tag).await;
     }
     let dest = args
         .dest
         .as_deref()
-        .ok_or("tag needs SOURCE and DEST (STREAM:TAG), or -d NAME:TAG")?;
+        .ok_or_else(|| bad("tag needs SOURCE and DEST (STREAM:TAG), or -d NAME:TAG"))?;
     let (dest_name, dest_tag) = name_and_tag(dest)?;
+    let ctx = connect(global).await?;
+    let ns = ctx.namespace.clone();
     let source = parse_source(&ctx, &args.source, args.alias).await?;
     let stored = ctx.load(&dest_name).await?;
     let mut stream = stored
@@ -554,8 +572,8 @@ enum TagSource {
 
 /// A stream of the namespace (`STREAM:TAG`, `STREAM@sha256:…`) when one of
 /// that name exists, else a registry image.
-async fn parse_source(ctx: &Ctx, source: &str, alias: bool) -> Result<TagSource, String> {
-    let parsed = ImageRef::parse(source).map_err(|e| format!("SOURCE {source:?}: {e}"))?;
+async fn parse_source(ctx: &Ctx, source: &str, alias: bool) -> Result<TagSource, CmdError> {
+    let parsed = ImageRef::parse(source).map_err(|e| bad(format!("SOURCE {source:?}: {e}")))?;
     let stream_like = parsed.registry().is_none() && !parsed.repository().contains('/');
     let stream = if stream_like {
         ctx.load(parsed.repository()).await?
@@ -564,23 +582,24 @@ async fn parse_source(ctx: &Ctx, source: &str, alias: bool) -> Result<TagSource,
     };
     let Some(stream) = stream else {
         if alias {
-            return Err(format!(
-                "--alias needs a stream tag as SOURCE; imagestream {} not found",
+            return Err(bad(format!(
+                "--alias needs a stream tag as SOURCE; imagestream {}/{} not found",
+                ctx.namespace,
                 parsed.repository()
-            ));
+            )));
         }
         return Ok(TagSource::Registry(source.to_owned()));
     };
     let name = parsed.repository().to_owned();
     if let Some(digest) = parsed.digest() {
         if !is_sha256_digest(digest) {
-            return Err(format!("{digest:?} is not a sha256 digest"));
+            return Err(bad(format!("{digest:?} is not a sha256 digest")));
         }
         if crate::import::find_image(&stream.stream, digest).is_none() {
-            return Err(format!(
+            return Err(CmdError::Failed(format!(
                 "imagestream {}/{name} has no image {digest} in its history",
                 ctx.namespace
-            ));
+            )));
         }
         return Ok(TagSource::Pin(name, digest.to_owned()));
     }
@@ -600,7 +619,7 @@ async fn parse_source(ctx: &Ctx, source: &str, alias: bool) -> Result<TagSource,
     Ok(TagSource::Pin(name, current))
 }
 
-async fn delete_tag(ctx: &Ctx, name: &str, tag: &str) -> Result<ExitCode, String> {
+async fn delete_tag(ctx: &Ctx, name: &str, tag: &str) -> Result<ExitCode, CmdError> {
     let ns = ctx.namespace.clone();
     let stored = ctx
         .load(name)
@@ -610,7 +629,9 @@ async fn delete_tag(ctx: &Ctx, name: &str, tag: &str) -> Result<ExitCode, String
     let had_spec = stream.spec_tag(tag).is_some();
     let had_status = stream.status_tag(tag).is_some();
     if !had_spec && !had_status {
-        return Err(format!("imagestream {ns}/{name} has no tag {tag:?}"));
+        return Err(CmdError::Failed(format!(
+            "imagestream {ns}/{name} has no tag {tag:?}"
+        )));
     }
     if let Some(tags) = &mut stream.spec.tags {
         tags.retain(|t| t.name != tag);
@@ -641,21 +662,25 @@ async fn delete_tag(ctx: &Ctx, name: &str, tag: &str) -> Result<ExitCode, String
 }
 
 pub async fn describe(global: &GlobalArgs, name: &str) -> ExitCode {
-    let ctx = match connect(global).await {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
-    match ctx.load(name).await {
-        Ok(Some(stored)) => {
-            print!(
-                "{}",
-                crate::describe::describe(&stored.stream, jiff::Timestamp::now())
-            );
-            ExitCode::SUCCESS
-        }
-        Ok(None) => fail(format!("imagestream {}/{name} not found", ctx.namespace)),
-        Err(e) => fail(e),
+    crate::cmd::exit(describe_inner(global, name).await)
+}
+
+async fn describe_inner(global: &GlobalArgs, name: &str) -> Result<ExitCode, CmdError> {
+    if !valid_stream_name(name) {
+        return Err(bad(format!(
+            "{name:?}: the stream name must be a lowercase Kubernetes name"
+        )));
     }
+    let ctx = connect(global).await?;
+    let stored = ctx
+        .load(name)
+        .await?
+        .ok_or_else(|| format!("imagestream {}/{name} not found", ctx.namespace))?;
+    print!(
+        "{}",
+        crate::describe::describe(&stored.stream, jiff::Timestamp::now())
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -11,31 +11,40 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::admission::Admission;
+use crate::cmd::{CmdError, EXIT_FAILED, bad};
 use crate::decision::Endpoint;
 use crate::manifest;
 use crate::workload::Kind;
 
-/// Exit codes: 0 clean, 1 any denial, 2 unreadable input.
-pub const EXIT_DENIED: u8 = 1;
-pub const EXIT_BAD_INPUT: u8 = 2;
-
 /// Reads `file` (`-` for stdin).
-pub fn read_input(file: &str) -> Result<String, String> {
+pub fn read_input(file: &str) -> Result<String, CmdError> {
     if file == "-" {
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
-            .map_err(|e| format!("cannot read stdin: {e}"))?;
+            .map_err(|e| bad(format!("cannot read stdin: {e}")))?;
         Ok(s)
     } else {
-        std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))
+        std::fs::read_to_string(file).map_err(|e| bad(format!("cannot read {file}: {e}")))
     }
 }
 
 /// The printed result and the denials.
 pub struct Reviewed {
+    /// What goes to stdout: the AdmissionReview answer, or the manifests
+    /// (those that needed no change exactly as read). Manifests are not
+    /// printed when anything was denied, so `review | kubectl apply -f -`
+    /// never applies an unpinned image.
     pub stdout: String,
     pub denials: Vec<String>,
+}
+
+/// One document of the input and where it is in the text.
+struct Document {
+    /// Byte range of the document in the input (YAML); the whole input (JSON).
+    span: std::ops::Range<usize>,
+    line: usize,
+    value: Value,
 }
 
 /// Reviews the text: an AdmissionReview JSON gets its response; manifests come back mutated.
@@ -43,53 +52,186 @@ pub async fn review_text(
     admission: &Admission,
     text: &str,
     default_ns: &str,
-) -> Result<Reviewed, String> {
+) -> Result<Reviewed, CmdError> {
     let trimmed = text.trim_start();
-    if trimmed.starts_with('{')
-        && let Ok(v) = serde_json::from_str::<Value>(trimmed)
+    let json = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        serde_json::from_str::<Value>(trimmed).ok()
+    } else {
+        None
+    };
+    if let Some(v) = &json
         && v.get("kind").and_then(Value::as_str) == Some("AdmissionReview")
     {
         let answer = admission
             .review(Endpoint::Mutate, trimmed.as_bytes())
-            .await?;
+            .await
+            .map_err(bad)?;
         let rsp: Value = serde_json::from_slice(&answer.body).map_err(|e| e.to_string())?;
         let denials = denial(&rsp).into_iter().collect();
         let stdout = serde_json::to_string_pretty(&rsp).map_err(|e| e.to_string())? + "\n";
         return Ok(Reviewed { stdout, denials });
     }
-    let json = trimmed.starts_with('{') || trimmed.starts_with('[');
-    let docs = manifest::documents_preserving_lists(text, json)?;
+    let is_json = json.is_some();
+    let docs = match json {
+        Some(value) => vec![Document {
+            span: 0..text.len(),
+            line: 1,
+            value,
+        }],
+        None => yaml_documents(text)?,
+    };
+    if docs.is_empty() {
+        return Err(bad(
+            "the input holds no Kubernetes object (it is empty or only comments)",
+        ));
+    }
+    for doc in &docs {
+        check_object(&doc.value, is_json, doc.line)?;
+    }
     let mut denials = Vec::new();
-    let mut out = Vec::with_capacity(docs.len());
-    for (i, mut doc) in docs.into_iter().enumerate() {
+    let mut changed = Vec::new();
+    for (i, doc) in docs.iter().enumerate() {
+        let mut value = doc.value.clone();
         review_document(
             admission,
-            &mut doc,
+            &mut value,
             default_ns,
             &format!("review-{i}"),
             &mut denials,
         )
-        .await?;
-        out.push(doc);
+        .await
+        .map_err(|e| bad(at_line(is_json, doc.line, e)))?;
+        if value != doc.value {
+            changed.push((doc, value));
+        }
     }
-    let stdout = if json {
-        let mut s = String::new();
-        for doc in &out {
-            s.push_str(&serde_json::to_string_pretty(doc).map_err(|e| e.to_string())?);
-            s.push('\n');
-        }
-        s
+    if !denials.is_empty() {
+        return Ok(Reviewed {
+            stdout: String::new(),
+            denials,
+        });
+    }
+    let stdout = if changed.is_empty() {
+        text.to_owned()
+    } else if is_json {
+        let (_, value) = &changed[0];
+        serde_json::to_string_pretty(value).map_err(|e| e.to_string())? + "\n"
     } else {
-        let mut s = String::new();
-        for (i, doc) in out.iter().enumerate() {
-            if i > 0 {
-                s.push_str("---\n");
-            }
-            s.push_str(&manifest::to_yaml(doc)?);
+        let mut out = String::with_capacity(text.len() + 256);
+        let mut at = 0;
+        for (doc, value) in &changed {
+            out.push_str(&text[at..doc.span.start]);
+            out.push_str(&rewritten(text, doc.span.clone(), value)?);
+            at = doc.span.end;
         }
-        s
+        out.push_str(&text[at..]);
+        out
     };
     Ok(Reviewed { stdout, denials })
+}
+
+fn at_line(is_json: bool, line: usize, e: String) -> String {
+    if is_json {
+        e
+    } else {
+        format!("document at line {line}: {e}")
+    }
+}
+
+/// The YAML documents of the input, each with its place in the text.
+fn yaml_documents(text: &str) -> Result<Vec<Document>, CmdError> {
+    let mut out = Vec::new();
+    for doc in manifest::split_yaml_documents(text) {
+        let start = doc.text.as_ptr() as usize - text.as_ptr() as usize;
+        let values = manifest::yaml_values(doc.text, doc.line)
+            .map_err(|e| bad(format!("document at line {}: {e}", doc.line)))?;
+        for value in values.into_iter().filter(|v| !v.is_null()) {
+            out.push(Document {
+                span: start..start + doc.text.len(),
+                line: doc.line,
+                value,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A Kubernetes object: a mapping with `apiVersion` and `kind` (a `List`'s
+/// items too). Anything else is not a manifest, and echoing it back as if
+/// it had been reviewed would hide that.
+fn check_object(value: &Value, is_json: bool, line: usize) -> Result<(), CmdError> {
+    let what = if is_json {
+        "the input".to_owned()
+    } else {
+        format!("document at line {line}")
+    };
+    let shape = match value {
+        Value::Object(_) => None,
+        Value::Array(_) => Some("a list"),
+        Value::String(_) => Some("text"),
+        Value::Number(_) => Some("a number"),
+        Value::Bool(_) => Some("a boolean"),
+        Value::Null => Some("empty"),
+    };
+    if let Some(shape) = shape {
+        return Err(bad(format!(
+            "{what} is {shape}, not a Kubernetes object (a mapping with apiVersion and kind); review reads manifests, as kubectl apply -f does"
+        )));
+    }
+    let field = |f: &str| {
+        value
+            .get(f)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    if field("apiVersion").is_none() || field("kind").is_none() {
+        return Err(bad(format!(
+            "{what} has no apiVersion and kind: it is not a Kubernetes object"
+        )));
+    }
+    if field("kind") == Some("List") {
+        for (i, item) in value
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            check_object(item, is_json, line)
+                .map_err(|e| bad(format!("item {i} of the List: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// A changed document, re-serialized: the comment lines before and after
+/// it are kept, comments inside it and its quoting are not.
+fn rewritten(text: &str, span: std::ops::Range<usize>, value: &Value) -> Result<String, String> {
+    let doc = &text[span.clone()];
+    let is_comment = |l: &str| l.trim().is_empty() || l.starts_with('#');
+    let mut lines = doc.split_inclusive('\n').peekable();
+    let mut head = String::new();
+    // The rest of a `---` line (` # Source: …`) and the comment lines that follow.
+    if span.start > 0
+        && !text[..span.start].ends_with('\n')
+        && let Some(first) =
+            lines.next_if(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        head.push_str(first);
+    }
+    while let Some(line) = lines.next_if(|l| is_comment(l)) {
+        head.push_str(line);
+    }
+    if span.start > 0 && !text[..span.start].ends_with('\n') && head.is_empty() {
+        head.push('\n');
+    }
+    let body: Vec<&str> = lines.collect();
+    let tail_from = body
+        .iter()
+        .rposition(|l| !is_comment(l))
+        .map_or(body.len(), |i| i + 1);
+    let tail: String = body[tail_from..].concat();
+    Ok(head + &manifest::to_yaml(value)? + &tail)
 }
 
 /// Reviews one document, and each item of a `List`, in place.
@@ -179,16 +321,14 @@ fn denial(rsp: &Value) -> Option<String> {
     None
 }
 
-/// Runs the command and turns the result into an exit code.
+/// Runs the command and turns the result into an exit code: 0 clean, 1
+/// any denial (and no manifest printed), 2 input that is not manifests.
 pub async fn run(admission: &Admission, file: &str, default_ns: &str) -> ExitCode {
-    let text = match read_input(file) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
+    let reviewed = match read_input(file) {
+        Ok(text) => review_text(admission, &text, default_ns).await,
+        Err(e) => Err(e),
     };
-    match review_text(admission, &text, default_ns).await {
+    match reviewed {
         Ok(r) => {
             print!("{}", r.stdout);
             for d in &r.denials {
@@ -197,12 +337,12 @@ pub async fn run(admission: &Admission, file: &str, default_ns: &str) -> ExitCod
             if r.denials.is_empty() {
                 ExitCode::SUCCESS
             } else {
-                ExitCode::from(EXIT_DENIED)
+                ExitCode::from(EXIT_FAILED)
             }
         }
-        Err(e) => {
-            eprintln!("error: {file}: {e}");
-            ExitCode::from(EXIT_BAD_INPUT)
+        Err(CmdError::BadInput(e)) if file != "-" && !e.contains(file) => {
+            bad(format!("{file}: {e}")).report()
         }
+        Err(e) => e.report(),
     }
 }
