@@ -38,9 +38,9 @@ const TLS_SECRET: &str = "imagestream-webhook-tls";
 const BASE_IMAGE: &str = "ghcr.io/imagestream-webhook/imagestream-webhook";
 
 const INSTALL_KUBECTL: &str = "kubectl not found on PATH: these tests render the manifests with \
-     `kubectl kustomize`; install kubectl (1.27 or later; .ci/run installs it in CI)";
+     `kubectl kustomize`; install kubectl (1.27 or later; `make test` installs it: hack/test-deps.sh)";
 const INSTALL_VALIDATE: &str = "kubernetes-validate not found on PATH: install the PyPI package \
-     with `pip install kubernetes-validate` (.ci/run installs it in CI)";
+     with `pip install kubernetes-validate` (`make test` installs it: hack/test-deps.sh)";
 
 // ---- documents -----------------------------------------------------------------
 
