@@ -1167,7 +1167,7 @@ mod tests {
         // comparison: the image is no reference, the runtime refuses it too.
         for refused in [
             format!("{SVC}.:5000/ns/name:1"),
-            format!("[::ffff:127.0.0.1]:5000/ns/name:1"),
+            "[::ffff:127.0.0.1]:5000/ns/name:1".to_owned(),
             format!("{SVC}:+5000/ns/name:1"),
             format!("{SVC}:5000:5000/ns/name:1"),
         ] {

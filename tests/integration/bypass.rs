@@ -912,7 +912,7 @@ async fn assert_stream_host(server: &Server, host: &str) {
         "",
         &[("main", &format!("{host}/vault/secret-sauce:1"))],
     );
-    for rsp in both(&server, &admission_review("CREATE", &forbidden, None)).await {
+    for rsp in both(server, &admission_review("CREATE", &forbidden, None)).await {
         assert_denied(&rsp, &["vault/secret-sauce", "may not use"]);
     }
     let missing = pod(
@@ -920,7 +920,7 @@ async fn assert_stream_host(server: &Server, host: &str) {
         "",
         &[("main", &format!("{host}/nowhere/x:1"))],
     );
-    for rsp in both(&server, &admission_review("CREATE", &missing, None)).await {
+    for rsp in both(server, &admission_review("CREATE", &missing, None)).await {
         assert_denied(&rsp, &["imagestream nowhere/x not found"]);
     }
 }
