@@ -28,10 +28,24 @@ pub fn documents_preserving_lists(text: &str, json: bool) -> Result<Vec<Value>, 
     } else {
         // YAML 1.2 booleans only: `no` and `on` stay strings, as a Kubernetes user means them.
         let options = serde_saphyr::options! { strict_booleans: true };
-        serde_saphyr::from_multiple_with_options::<Value>(text, options)
-            .map_err(|e| e.to_string())?
+        serde_saphyr::from_multiple_with_options::<Value>(text, options).map_err(|e| {
+            if may_hold_secret(text) {
+                crate::pullsecret::redacted_yaml_error(&e)
+            } else {
+                e.to_string()
+            }
+        })?
     };
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// Whether some document of `text` may be a Secret or hold one, so that a
+/// parse error must not quote it: its head names a Secret or a List, or
+/// cannot be read without parsing.
+fn may_hold_secret(text: &str) -> bool {
+    split_yaml_documents(text).iter().any(|d| {
+        DocHead::scan(d.text).is_none_or(|h| h.kind.as_deref() == Some("Secret") || h.is_list())
+    })
 }
 
 /// YAML for a person to read: long single-line strings (image references)
@@ -94,7 +108,7 @@ pub fn typed(doc: Value) -> Result<Manifest, String> {
         ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
             Manifest::ClusterRoleBinding(Box::new(from_value(doc, &kind)?))
         }
-        ("", "Secret") => Manifest::Secret(Box::new(from_value(doc, &kind)?)),
+        ("", "Secret") => Manifest::Secret(Box::new(crate::pullsecret::secret_from_value(doc)?)),
         _ => Manifest::Other { kind },
     };
     Ok(m)
@@ -133,7 +147,9 @@ pub fn parse_file(text: &str, json: bool) -> Result<Vec<Manifest>, String> {
         let at = |e: String| format!("document at line {}: {e}", doc.line);
         let head = match DocHead::scan(doc.text) {
             Some(h) => h,
-            None => serde_saphyr::from_str(doc.text).map_err(|e| at(e.to_string()))?,
+            // Which object this is is not known yet: it may be a Secret.
+            None => serde_saphyr::from_str(doc.text)
+                .map_err(|e| at(crate::pullsecret::redacted_yaml_error(&e)))?,
         };
         if head.is_list() {
             for item in documents(doc.text, false).map_err(at)? {
@@ -263,7 +279,7 @@ fn typed_yaml(head: &DocHead, text: &str) -> Result<Manifest, String> {
         ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
             Manifest::ClusterRoleBinding(serde_saphyr::from_str(text).map_err(err)?)
         }
-        ("", "Secret") => Manifest::Secret(serde_saphyr::from_str(text).map_err(err)?),
+        ("", "Secret") => Manifest::Secret(Box::new(crate::pullsecret::secret_from_yaml(text)?)),
         _ => Manifest::Other { kind },
     };
     Ok(m)
