@@ -399,7 +399,7 @@ impl Importer {
         let registry_imports = ordered
             .iter()
             .filter(|p| matches!(p.source, Source::Registry { .. }))
-            .map(|p| async { (p.tag.clone(), self.import_registry(p, &keyring).await) });
+            .map(|p| async { (p.tag.clone(), self.import_registry(p, ns, &keyring).await) });
         let registry_results: Vec<(String, Outcome)> =
             futures::future::join_all(registry_imports).await;
         let mut results: HashMap<String, Outcome> = registry_results.into_iter().collect();
@@ -529,7 +529,7 @@ impl Importer {
         }
     }
 
-    async fn import_registry(&self, plan: &TagPlan, keyring: &Keyring) -> Outcome {
+    async fn import_registry(&self, plan: &TagPlan, ns: &str, keyring: &Keyring) -> Outcome {
         let Source::Registry {
             image, insecure, ..
         } = &plan.source
@@ -557,7 +557,7 @@ impl Importer {
                 };
             }
         }
-        match self.registries.digest(image, keyring, *insecure).await {
+        match self.registries.digest(image, ns, keyring, *insecure).await {
             Ok(found) => Outcome::Image {
                 reference: found.reference,
                 digest: found.digest,
