@@ -684,6 +684,33 @@ pub fn secret_from_value(doc: Value) -> Result<Secret, String> {
     doc.into_secret(|value| (value, None))
 }
 
+/// The Secrets of a `SecretList` answer from the API server, each read as
+/// [`secret_from_value`] reads it: one that does not parse is left out and
+/// named in the returned warnings, never shown; the error, for an answer
+/// that is no list at all, quotes nothing of it either.
+pub fn secrets_from_list(text: &str) -> Result<(Vec<Secret>, Vec<String>), String> {
+    #[derive(serde::Deserialize)]
+    struct List {
+        #[serde(default)]
+        items: Option<Vec<Value>>,
+    }
+    let list: List = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "the Secret list does not parse: {}",
+            redacted_json_error(&e)
+        )
+    })?;
+    let mut secrets = Vec::new();
+    let mut warnings = Vec::new();
+    for item in list.items.into_iter().flatten() {
+        match secret_from_value(item) {
+            Ok(secret) => secrets.push(secret),
+            Err(e) => warnings.push(e),
+        }
+    }
+    Ok((secrets, warnings))
+}
+
 /// A YAML parse error of a document that may hold credentials: its position
 /// and the kind of problem, without the source text, the parser's snippet or
 /// any value the message would quote.
@@ -1344,6 +1371,48 @@ mod tests {
                 assert!(said.contains(want), "{case}: {want:?} missing in: {said}");
             }
             leak.assert_absent(&said, case);
+        }
+    }
+
+    #[test]
+    fn secret_lists_keep_the_good_and_name_the_bad() {
+        const PASSWORD: &str = "TopSecretToken-42xyzzy";
+        let document = format!(
+            r#"{{"auths": {}}}"#,
+            auths(&[("reg.io", "robot", PASSWORD)])
+        );
+        let leak = Leak::new(PASSWORD, &document);
+        let list = serde_json::json!({"kind": "SecretList", "apiVersion": "v1", "items": [
+            {"metadata": {"name": "bad", "namespace": "team"}, "type": DOCKER_CONFIG_JSON_TYPE,
+                "data": {".dockerconfigjson": document}},
+            {"metadata": {"name": "good", "namespace": "team"}, "type": DOCKER_CONFIG_JSON_TYPE,
+                "data": {".dockerconfigjson": b64(&document)}},
+        ]});
+        let (secrets, warnings) = secrets_from_list(&list.to_string()).expect("a list");
+        assert_eq!(secrets.len(), 1);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0]
+                .starts_with("Secret team/bad: data key \".dockerconfigjson\" is not valid base64"),
+            "{warnings:?}"
+        );
+        leak.assert_absent(&warnings[0], "list item");
+        let (keyring, _) = Keyring::from_secrets(&secrets);
+        assert_eq!(
+            shown(&keyring.lookup("reg.io", "app")),
+            [format!("robot:{PASSWORD}")]
+        );
+        for not_a_list in [
+            format!(r#"{{"items": "{}"}}"#, b64(&document)),
+            format!(r#"{{"items": [{{"data": "{}"}}]"#, b64(&document)),
+            b64(&document),
+        ] {
+            let said = match secrets_from_list(&not_a_list) {
+                Err(e) => e,
+                Ok((_, warnings)) => warnings.join("\n"),
+            };
+            assert!(!said.is_empty(), "{not_a_list}");
+            leak.assert_absent(&said, &not_a_list);
         }
     }
 

@@ -178,3 +178,63 @@ fn broken_pull_secrets_are_named_never_shown() {
     );
     assert_no_credential(&pieces, "describe", &said);
 }
+
+/// Cluster mode: a Secret list with one Secret that does not parse (a value
+/// that is no base64, which only a broken or hostile API server sends) once
+/// made the whole list fail, and the Kubernetes client logged the answer
+/// whole, every credential of the namespace with it. Now the bad Secret is
+/// named and left out, and the good one serves the import.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_list_with_a_broken_secret_is_never_logged() {
+    use crate::fakeapi::{FakeApi, SECRETS, STREAMS};
+    let reg = tokio::task::spawn_blocking(|| {
+        let reg = Registry::start();
+        reg.push("team/app", "1", "one");
+        reg
+    })
+    .await
+    .expect("registry");
+    let auth = b64(format!("{}:{}", reg.user, reg.password));
+    let document = json!({"auths": {reg.host.clone(): {"auth": auth}}}).to_string();
+    let pieces = vec![reg.password.to_owned(), auth.clone(), b64(&document)];
+    let api = FakeApi::start().await;
+    for (name, value) in [("bad", document.clone()), ("good", b64(&document))] {
+        api.put(
+            SECRETS,
+            json!({"metadata": {"name": name, "namespace": "team"},
+                "type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": value}}),
+        );
+    }
+    api.put(
+        STREAMS,
+        json!({"metadata": {"name": "app", "namespace": "team", "generation": 1},
+            "spec": {"tags": [{"name": "1", "from": {"kind": "DockerImage", "name": format!("{}/team/app:1", reg.host)},
+                "importPolicy": {"insecure": true}, "generation": 1}]}}),
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_cluster(&api.kubeconfig(tmp.path()), &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stored = loop {
+        let stored = api.get(STREAMS, "team", "app").expect("stream");
+        if stored["status"]["tags"][0]["items"][0]["image"].is_string()
+            || stored["status"]["tags"][0]["conditions"][0]["reason"].is_string()
+        {
+            break stored;
+        }
+        assert!(Instant::now() < deadline, "no import result: {stored}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log: Vec<String> = server.log.try_iter().collect();
+    let log = log.join("\n");
+    assert_no_credential(&pieces, "the server log", &log);
+    assert_no_credential(&pieces, "the stream", &stored.to_string());
+    assert!(
+        stored["status"]["tags"][0]["items"][0]["image"].is_string(),
+        "the good Secret serves the import: {stored}"
+    );
+    assert!(
+        log.contains("Secret team/bad: data key \".dockerconfigjson\" is not valid base64"),
+        "{log}"
+    );
+}
