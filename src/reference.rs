@@ -207,10 +207,14 @@ pub fn hosts_equal(a: &str, b: &str) -> bool {
     }
     let (host_a, port_a) = split_host_port(a);
     let (host_b, port_b) = split_host_port(b);
+    // Hosts first: for the usual pair, two different registries, that ends it.
+    if !host_names_equal(host_a, host_b) {
+        return false;
+    }
     let (Some(port_a), Some(port_b)) = (port_number(port_a), port_number(port_b)) else {
         return false;
     };
-    port_a == port_b && host_names_equal(host_a, host_b)
+    port_a == port_b
 }
 
 /// `host` (IPv6 literals keep their brackets) and the text after its `:`.
@@ -229,8 +233,8 @@ fn split_host_port(s: &str) -> (&str, Option<&str>) {
             None => (s, None),
         };
     }
-    match s.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
+    match s.bytes().rposition(|b| b == b':') {
+        Some(colon) => (&s[..colon], Some(&s[colon + 1..])),
         None => (s, None),
     }
 }
@@ -249,9 +253,17 @@ fn port_number(port: Option<&str>) -> Option<&str> {
 }
 
 fn host_names_equal(a: &str, b: &str) -> bool {
+    if a.eq_ignore_ascii_case(b) {
+        // The same DNS name, or the same literal as written.
+        return true;
+    }
+    // Only an address literal (`[…]`, or IPv4 from a digit) has other spellings.
+    let literal = |h: &str| h.starts_with(|c: char| c == '[' || c.is_ascii_digit());
+    if !literal(a) || !literal(b) {
+        return false;
+    }
     match (ip_address(a), ip_address(b)) {
         (Some(a), Some(b)) => a == b,
-        (None, None) => a.eq_ignore_ascii_case(b),
         _ => false,
     }
 }
