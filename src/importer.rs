@@ -398,7 +398,7 @@ impl Importer {
         let registry_imports = ordered
             .iter()
             .filter(|p| matches!(p.source, Source::Registry { .. }))
-            .map(|p| async { (p.tag.clone(), self.import_registry(p, &keyring).await) });
+            .map(|p| async { (p.tag.clone(), self.import_registry(p, ns, &keyring).await) });
         let registry_results: Vec<(String, Outcome)> =
             futures::future::join_all(registry_imports).await;
         let mut results: HashMap<String, Outcome> = registry_results.into_iter().collect();
@@ -528,7 +528,7 @@ impl Importer {
         }
     }
 
-    async fn import_registry(&self, plan: &TagPlan, keyring: &Keyring) -> Outcome {
+    async fn import_registry(&self, plan: &TagPlan, ns: &str, keyring: &Keyring) -> Outcome {
         let Source::Registry {
             image, insecure, ..
         } = &plan.source
@@ -556,7 +556,7 @@ impl Importer {
                 };
             }
         }
-        match self.registries.digest(image, keyring, *insecure).await {
+        match self.registries.digest(image, ns, keyring, *insecure).await {
             Ok(found) => Outcome::Image {
                 reference: found.reference,
                 digest: found.digest,
@@ -586,22 +586,19 @@ impl Importer {
                 .keyring(namespace)
                 .map(|k| (**k).clone())
                 .unwrap_or_default(),
-            Backend::Api(client) => {
-                let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-                match api.list(&ListParams::default()).await {
-                    Ok(list) => {
-                        let (keyring, warnings) = Keyring::from_secrets(list.items.iter());
-                        for w in warnings {
-                            tracing::warn!(%namespace, warning = %w, "pull secret skipped");
-                        }
-                        keyring
+            Backend::Api(client) => match list_secrets(client, namespace).await {
+                Ok((secrets, skipped)) => {
+                    let (keyring, warnings) = Keyring::from_secrets(&secrets);
+                    for w in skipped.iter().chain(&warnings) {
+                        tracing::warn!(%namespace, warning = %w, "pull secret skipped");
                     }
-                    Err(e) => {
-                        tracing::warn!(%namespace, error = %e, "cannot list pull secrets; importing anonymously");
-                        Keyring::default()
-                    }
+                    keyring
                 }
-            }
+                Err(e) => {
+                    tracing::warn!(%namespace, error = %e, "cannot list pull secrets; importing anonymously");
+                    Keyring::default()
+                }
+            },
         }
     }
 
@@ -815,6 +812,25 @@ fn jittered(interval: Duration, namespace: &str, name: &str, tag: &str, now: Ins
 
 fn now_rfc3339() -> String {
     format!("{:.0}", jiff::Timestamp::now())
+}
+
+/// A namespace's Secrets, read past kube's typed list: kube logs an answer
+/// that does not parse whole, which for Secrets would put every credential
+/// of the namespace into the log. A Secret that does not parse is left out,
+/// and named among the warnings.
+async fn list_secrets(
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<(Vec<Secret>, Vec<String>), String> {
+    let url = <Secret as kube::Resource>::url_path(&(), Some(namespace));
+    let request = kube::core::Request::new(url)
+        .list(&ListParams::default())
+        .map_err(|e| e.to_string())?;
+    let text = client
+        .request_text(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    crate::pullsecret::secrets_from_list(&text)
 }
 
 #[cfg(test)]

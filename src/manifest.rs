@@ -32,11 +32,17 @@ pub fn documents_preserving_lists(text: &str, json: bool) -> Result<Vec<Value>, 
 }
 
 /// The documents of YAML text that starts on line `first_line` of its file.
+/// An error never quotes text that may be a Secret's.
 pub fn yaml_values(text: &str, first_line: usize) -> Result<Vec<Value>, String> {
     // YAML 1.2 booleans only: `no` and `on` stay strings, as a Kubernetes user means them.
     let options = serde_saphyr::options! { strict_booleans: true };
-    serde_saphyr::from_multiple_with_options::<Value>(text, options)
-        .map_err(|e| yaml_error(&e, first_line))
+    serde_saphyr::from_multiple_with_options::<Value>(text, options).map_err(|e| {
+        if may_hold_secret(text) {
+            crate::pullsecret::redacted_yaml_error(&e, first_line)
+        } else {
+            yaml_error(&e, first_line)
+        }
+    })
 }
 
 /// A YAML parse error on one line, its position counted from the first line
@@ -49,6 +55,15 @@ pub fn yaml_error(e: &serde_saphyr::Error, first_line: usize) -> String {
         line_offset: first_line.saturating_sub(1) as u64,
     };
     e.render_with_options(options)
+}
+
+/// Whether some document of `text` may be a Secret or hold one, so that a
+/// parse error must not quote it: its head names a Secret or a List, or
+/// cannot be read without parsing.
+fn may_hold_secret(text: &str) -> bool {
+    split_yaml_documents(text).iter().any(|d| {
+        DocHead::scan(d.text).is_none_or(|h| h.kind.as_deref() == Some("Secret") || h.is_list())
+    })
 }
 
 /// YAML for a person to read: long single-line strings (image references)
@@ -111,7 +126,7 @@ pub fn typed(doc: Value) -> Result<Manifest, String> {
         ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
             Manifest::ClusterRoleBinding(Box::new(from_value(doc, &kind)?))
         }
-        ("", "Secret") => Manifest::Secret(Box::new(from_value(doc, &kind)?)),
+        ("", "Secret") => Manifest::Secret(Box::new(crate::pullsecret::secret_from_value(doc)?)),
         _ => Manifest::Other { kind },
     };
     Ok(m)
@@ -162,7 +177,9 @@ pub fn parse_file(text: &str, json: bool) -> Result<Vec<Manifest>, String> {
         let at = |e: String| format!("document at line {}: {e}", doc.line);
         let head = match DocHead::scan(doc.text) {
             Some(h) => h,
-            None => serde_saphyr::from_str(doc.text).map_err(|e| at(yaml_error(&e, doc.line)))?,
+            // Which object this is is not known yet: it may be a Secret.
+            None => serde_saphyr::from_str(doc.text)
+                .map_err(|e| at(crate::pullsecret::redacted_yaml_error(&e, doc.line)))?,
         };
         if head.is_list() {
             let items = yaml_values(doc.text, doc.line).map_err(at)?;
@@ -306,7 +323,7 @@ fn typed_yaml(head: &DocHead, text: &str, first_line: usize) -> Result<Manifest,
         ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
             Manifest::ClusterRoleBinding(serde_saphyr::from_str(text).map_err(err)?)
         }
-        ("", "Secret") => Manifest::Secret(serde_saphyr::from_str(text).map_err(err)?),
+        ("", "Secret") => Manifest::Secret(Box::new(crate::pullsecret::secret_from_yaml(text)?)),
         _ => Manifest::Other { kind },
     };
     Ok(m)

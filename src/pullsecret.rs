@@ -644,6 +644,247 @@ fn glob_match(tokens: &[Token], text: &str) -> bool {
     tokens[t..].iter().all(|token| matches!(token, Token::Star))
 }
 
+/// Reads a Secret from the text of one YAML document, as directory mode
+/// finds it in a file.
+///
+/// The values are credentials, so an error names the Secret, the data key
+/// and the position, never a value: the YAML parser's own message quotes the
+/// source line, which is never passed on. Data values are base64 as the API
+/// server reads them (line breaks are skipped, as Go's decoder does), and
+/// `stringData` is merged into `data` as the API server merges it on write.
+pub fn secret_from_yaml(text: &str) -> Result<Secret, String> {
+    let doc: SecretDocument<serde_saphyr::Spanned<String>> =
+        serde_saphyr::from_str(text).map_err(|e| {
+            // A document that does not parse may not give its name either;
+            // a duplicate key elsewhere need not hide it.
+            let options = serde_saphyr::options! {
+                duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
+            };
+            let name = serde_saphyr::from_str_with_options::<WithName>(text, options).map_or_else(
+                |_| "Secret".to_owned(),
+                |w| w.metadata.unwrap_or_default().describe(),
+            );
+            format!("{name}: {}", redacted_yaml_error(&e, 1))
+        })?;
+    doc.into_secret(|value| {
+        let at = value.referenced;
+        let position =
+            (at.line() > 0).then(|| format!(" (line {}, column {})", at.line(), at.column()));
+        (value.value, position)
+    })
+}
+
+/// Reads a Secret from a parsed document (a JSON file, or an item of a
+/// `List`); errors as in [`secret_from_yaml`], without line and column,
+/// which a parsed document no longer has.
+pub fn secret_from_value(doc: Value) -> Result<Secret, String> {
+    let name = NameOnly::of_value(&doc).describe();
+    let doc: SecretDocument<String> =
+        serde_json::from_value(doc).map_err(|e| format!("{name}: {}", redacted_json_error(&e)))?;
+    doc.into_secret(|value| (value, None))
+}
+
+/// The Secrets of a `SecretList` answer from the API server, each read as
+/// [`secret_from_value`] reads it: one that does not parse is left out and
+/// named in the returned warnings, never shown; the error, for an answer
+/// that is no list at all, quotes nothing of it either.
+pub fn secrets_from_list(text: &str) -> Result<(Vec<Secret>, Vec<String>), String> {
+    #[derive(serde::Deserialize)]
+    struct List {
+        #[serde(default)]
+        items: Option<Vec<Value>>,
+    }
+    let list: List = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "the Secret list does not parse: {}",
+            redacted_json_error(&e)
+        )
+    })?;
+    let mut secrets = Vec::new();
+    let mut warnings = Vec::new();
+    for item in list.items.into_iter().flatten() {
+        match secret_from_value(item) {
+            Ok(secret) => secrets.push(secret),
+            Err(e) => warnings.push(e),
+        }
+    }
+    Ok((secrets, warnings))
+}
+
+/// A YAML parse error of a document that may hold credentials: its position
+/// and the kind of problem, without the source text, the parser's snippet or
+/// any value the message would quote.
+/// `first_line` is the line of its file the parsed text starts on.
+pub fn redacted_yaml_error(e: &serde_saphyr::Error, first_line: usize) -> String {
+    use serde_saphyr::Error as E;
+    // Only fields that hold no input are used: the names of types, fields
+    // and YAML syntax errors (the parser's messages are a fixed list).
+    let what = match e.without_snippet() {
+        E::SerdeInvalidType { expected, .. }
+        | E::SerdeInvalidValue { expected, .. }
+        | E::SerdeInvalidLength { expected, .. } => format!("expected {expected}"),
+        E::Unexpected { expected, .. } => format!("expected {expected}"),
+        E::SerdeMissingField { field, .. } => format!("missing field {field:?}"),
+        E::DuplicateMappingKey { .. } => "a key appears twice in one mapping".to_owned(),
+        E::ExternalMessage { msg, .. } => msg.clone(),
+        E::Message { msg, .. } => expected_part(msg),
+        E::InvalidUtf8Input => "the text is not UTF-8".to_owned(),
+        E::Eof { .. } => "the document ends too early".to_owned(),
+        _ => "not valid YAML for this object".to_owned(),
+    };
+    match e.location() {
+        Some(at) if at.line() > 0 => format!(
+            "line {}, column {}: {what} (the text is not shown: it may hold a credential)",
+            at.line() as usize + first_line.saturating_sub(1),
+            at.column()
+        ),
+        _ => format!("{what} (the text is not shown: it may hold a credential)"),
+    }
+}
+
+/// serde_json's message for a typed parse, without the value it quotes.
+fn redacted_json_error(e: &serde_json::Error) -> String {
+    format!(
+        "{} (the value is not shown: it may hold a credential)",
+        expected_part(&e.to_string())
+    )
+}
+
+/// What a serde message says was expected: serde ends its own messages with
+/// ", expected …", which describes a type, never the input; the rest of the
+/// message may quote the input, so it is dropped.
+fn expected_part(message: &str) -> String {
+    match message.rsplit_once(", expected ") {
+        Some((_, expected)) => format!("expected {expected}"),
+        None => match message.strip_prefix("missing field `") {
+            Some(rest) => format!(
+                "missing field {:?}",
+                rest.split('`').next().unwrap_or_default()
+            ),
+            None => "not valid for this object".to_owned(),
+        },
+    }
+}
+
+/// The fields of a Secret, with data values still as written.
+#[derive(serde::Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    bound(deserialize = "V: serde::Deserialize<'de>")
+)]
+struct SecretDocument<V> {
+    #[serde(default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    #[serde(default, rename = "type")]
+    type_: Option<String>,
+    #[serde(default)]
+    data: Option<std::collections::BTreeMap<String, Option<V>>>,
+    #[serde(default)]
+    string_data: Option<std::collections::BTreeMap<String, Option<String>>>,
+    #[serde(default)]
+    immutable: Option<bool>,
+}
+
+impl<V> SecretDocument<V> {
+    /// Decodes `data`; `text` gives a value's text and, when known, where
+    /// it is.
+    fn into_secret(self, text: impl Fn(V) -> (String, Option<String>)) -> Result<Secret, String> {
+        let name = NameOnly {
+            name: self.metadata.name.clone(),
+            namespace: self.metadata.namespace.clone(),
+        }
+        .describe();
+        if let Some(version) = self.api_version.as_deref().filter(|v| *v != "v1") {
+            return Err(format!("{name}: apiVersion {version:?} is not v1"));
+        }
+        let mut data = std::collections::BTreeMap::new();
+        for (key, value) in self.data.into_iter().flatten() {
+            let bytes = match value {
+                None => Vec::new(),
+                Some(value) => {
+                    let (value, position) = text(value);
+                    decode_data(&value).map_err(|at| {
+                        format!(
+                            "{name}: data key {key:?}{} is not valid base64 (at character {at} of the value; the value is not shown: it may hold a credential). Write base64 under data, or the plain text under stringData",
+                            position.unwrap_or_default()
+                        )
+                    })?
+                }
+            };
+            data.insert(key, k8s_openapi::ByteString(bytes));
+        }
+        // The API server merges stringData into data on write, stringData winning.
+        for (key, value) in self.string_data.into_iter().flatten() {
+            data.insert(
+                key,
+                k8s_openapi::ByteString(value.unwrap_or_default().into_bytes()),
+            );
+        }
+        Ok(Secret {
+            data: (!data.is_empty()).then_some(data),
+            immutable: self.immutable,
+            metadata: self.metadata,
+            string_data: None,
+            type_: self.type_,
+        })
+    }
+}
+
+/// Base64 as the API server decodes a Secret's data (Go's `StdEncoding`,
+/// which skips line breaks); the error is the character where it failed.
+fn decode_data(value: &str) -> Result<Vec<u8>, usize> {
+    let compact: String = value
+        .chars()
+        .filter(|c| !matches!(c, '\r' | '\n'))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|e| match e {
+            base64::DecodeError::InvalidByte(at, _)
+            | base64::DecodeError::InvalidLastSymbol(at, _) => at + 1,
+            _ => compact.len(),
+        })
+}
+
+/// Just the name of a Secret, to say which one an error is about.
+#[derive(serde::Deserialize, Default)]
+struct NameOnly {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct WithName {
+    #[serde(default)]
+    metadata: Option<NameOnly>,
+}
+
+impl NameOnly {
+    fn of_value(doc: &Value) -> NameOnly {
+        let text = |field: &str| {
+            doc.pointer(&format!("/metadata/{field}"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        NameOnly {
+            name: text("name"),
+            namespace: text("namespace"),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let name = self.name.as_deref().unwrap_or("<unnamed>");
+        match self.namespace.as_deref().filter(|ns| !ns.is_empty()) {
+            Some(ns) => format!("Secret {ns}/{name}"),
+            None => format!("Secret {name}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1013,6 +1254,228 @@ mod tests {
             assert_eq!(shown(&keyring.lookup("reg.io", "app")), ["u:p"], "{name}");
             assert!(keyring.lookup("ok.io", "app").is_empty(), "{name}");
         }
+    }
+
+    /// Every piece of text that gives a credential away: the password, the
+    /// `auth` value, the whole document and its base64.
+    struct Leak {
+        pieces: Vec<String>,
+    }
+
+    impl Leak {
+        fn new(password: &str, document: &str) -> Leak {
+            Leak {
+                pieces: vec![
+                    password.to_owned(),
+                    b64(&format!("robot:{password}")),
+                    b64(document),
+                    b64_raw(document),
+                ],
+            }
+        }
+
+        /// No run of 8 characters of any piece appears in `text`.
+        fn assert_absent(&self, text: &str, case: &str) {
+            for piece in &self.pieces {
+                let chars: Vec<char> = piece.chars().collect();
+                for window in chars.windows(8) {
+                    let run: String = window.iter().collect();
+                    assert!(
+                        !text.contains(&run),
+                        "{case}: {run:?} of a credential in: {text}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// What directory mode would print about a Secret file: the parse error,
+    /// or the keyring's warnings.
+    fn reported(yaml: Option<&str>, json: Option<Value>) -> String {
+        let parsed = match (yaml, json) {
+            (Some(text), _) => secret_from_yaml(text),
+            (None, Some(doc)) => secret_from_value(doc),
+            (None, None) => unreachable!(),
+        };
+        match parsed {
+            Err(e) => e,
+            Ok(secret) => Keyring::from_secrets([&secret]).1.join("\n"),
+        }
+    }
+
+    #[test]
+    fn secret_files_never_show_a_value() {
+        const PASSWORD: &str = "TopSecretToken-42xyzzy";
+        let document = format!(
+            r#"{{"auths": {{"reg.io": {{"auth": "{}"}}}}}}"#,
+            b64(&format!("robot:{PASSWORD}"))
+        );
+        let leak = Leak::new(PASSWORD, &document);
+        let encoded = b64(&document);
+        let truncated = b64(&document[..document.len() - 7]);
+        let mut not_utf8 = document.clone().into_bytes();
+        not_utf8.insert(30, 0xff);
+        let not_utf8 = base64::engine::general_purpose::STANDARD.encode(&not_utf8);
+        let head = "apiVersion: v1\nkind: Secret\nmetadata: {name: pull, namespace: team}\ntype: kubernetes.io/dockerconfigjson\n";
+        #[rustfmt::skip]
+        let yaml_cases: Vec<(&str, String, &[&str])> = vec![
+            ("invalid base64: the JSON itself", format!("{head}data:\n  .dockerconfigjson: '{document}'\n"),
+                &["Secret team/pull", "\".dockerconfigjson\"", "line 6, column 22", "not valid base64", "stringData"]),
+            ("invalid base64: a bad character", format!("{head}data:\n  .dockerconfigjson: {encoded}!!\n"),
+                &["Secret team/pull", "\".dockerconfigjson\"", "line 6, column 22", "not valid base64"]),
+            ("invalid base64: cut short", format!("{head}data:\n  .dockerconfigjson: {}\n", &encoded[..encoded.len() - 3]),
+                &["Secret team/pull", "\".dockerconfigjson\"", "not valid base64"]),
+            ("valid base64 of truncated JSON", format!("{head}data:\n  .dockerconfigjson: {truncated}\n"),
+                &["pull secret \"pull\" skipped", "\".dockerconfigjson\"", "not valid JSON (line 1, column"]),
+            ("valid base64 of non-UTF-8", format!("{head}data:\n  .dockerconfigjson: {not_utf8}\n"),
+                &["pull secret \"pull\" skipped", "not valid JSON"]),
+            ("valid base64 of the auth alone", format!("{head}data:\n  .dockerconfigjson: {}\n", b64(&format!("robot:{PASSWORD}"))),
+                &["pull secret \"pull\" skipped", "not valid JSON"]),
+            ("data is a string", format!("{head}data: \"{encoded}\"\n"),
+                &["Secret team/pull", "line 5, column 7", "expected"]),
+            ("data value is a list", format!("{head}data:\n  .dockerconfigjson: [\"{encoded}\"]\n"),
+                &["Secret team/pull", "line 6", "expected"]),
+            ("stringData value is a map", format!("{head}stringData:\n  .dockerconfigjson: {document}\n"),
+                &["Secret team/pull", "line 6", "expected"]),
+            ("unclosed quote", format!("{head}data:\n  .dockerconfigjson: \"{encoded}\n  other: x\n"),
+                &["Secret", "line 6", "unclosed quote"]),
+            ("bad indentation", format!("{head}data:\n  .dockerconfigjson: {encoded}\n bad: {encoded}\n"),
+                &["Secret", "line 7"]),
+            ("duplicate key", format!("{head}data:\n  .dockerconfigjson: {encoded}\n  .dockerconfigjson: {encoded}\n"),
+                &["Secret team/pull", "twice"]),
+        ];
+        for (case, text, wants) in &yaml_cases {
+            let said = reported(Some(text), None);
+            assert!(!said.is_empty(), "{case}: no error");
+            for want in *wants {
+                assert!(said.contains(want), "{case}: {want:?} missing in: {said}");
+            }
+            leak.assert_absent(&said, case);
+        }
+        #[rustfmt::skip]
+        let json_cases: Vec<(&str, Value, &[&str])> = vec![
+            ("json: invalid base64", serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pull", "namespace": "team"}, "type": DOCKER_CONFIG_JSON_TYPE, "data": {".dockerconfigjson": document}}),
+                &["Secret team/pull", "\".dockerconfigjson\"", "not valid base64"]),
+            ("json: data is a string", serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pull"}, "data": encoded}),
+                &["Secret pull", "expected a map"]),
+            ("json: stringData value is a map", serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pull"}, "stringData": {".dockerconfigjson": serde_json::from_str::<Value>(&document).unwrap()}}),
+                &["Secret pull", "expected a string"]),
+            ("json: valid base64 of truncated JSON", serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pull"}, "type": DOCKER_CONFIG_JSON_TYPE, "data": {".dockerconfigjson": truncated}}),
+                &["pull secret \"pull\" skipped", "not valid JSON"]),
+            ("json: wrong apiVersion", serde_json::json!({"apiVersion": "v2", "kind": "Secret", "metadata": {"name": "pull"}, "data": {".dockerconfigjson": encoded}}),
+                &["Secret pull", "apiVersion \"v2\" is not v1"]),
+        ];
+        for (case, doc, wants) in json_cases {
+            let said = reported(None, Some(doc));
+            assert!(!said.is_empty(), "{case}: no error");
+            for want in wants {
+                assert!(said.contains(want), "{case}: {want:?} missing in: {said}");
+            }
+            leak.assert_absent(&said, case);
+        }
+    }
+
+    #[test]
+    fn secret_lists_keep_the_good_and_name_the_bad() {
+        const PASSWORD: &str = "TopSecretToken-42xyzzy";
+        let document = format!(
+            r#"{{"auths": {}}}"#,
+            auths(&[("reg.io", "robot", PASSWORD)])
+        );
+        let leak = Leak::new(PASSWORD, &document);
+        let list = serde_json::json!({"kind": "SecretList", "apiVersion": "v1", "items": [
+            {"metadata": {"name": "bad", "namespace": "team"}, "type": DOCKER_CONFIG_JSON_TYPE,
+                "data": {".dockerconfigjson": document}},
+            {"metadata": {"name": "good", "namespace": "team"}, "type": DOCKER_CONFIG_JSON_TYPE,
+                "data": {".dockerconfigjson": b64(&document)}},
+        ]});
+        let (secrets, warnings) = secrets_from_list(&list.to_string()).expect("a list");
+        assert_eq!(secrets.len(), 1);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0]
+                .starts_with("Secret team/bad: data key \".dockerconfigjson\" is not valid base64"),
+            "{warnings:?}"
+        );
+        leak.assert_absent(&warnings[0], "list item");
+        let (keyring, _) = Keyring::from_secrets(&secrets);
+        assert_eq!(
+            shown(&keyring.lookup("reg.io", "app")),
+            [format!("robot:{PASSWORD}")]
+        );
+        for not_a_list in [
+            format!(r#"{{"items": "{}"}}"#, b64(&document)),
+            format!(r#"{{"items": [{{"data": "{}"}}]"#, b64(&document)),
+            b64(&document),
+        ] {
+            let said = match secrets_from_list(&not_a_list) {
+                Err(e) => e,
+                Ok((_, warnings)) => warnings.join("\n"),
+            };
+            assert!(!said.is_empty(), "{not_a_list}");
+            leak.assert_absent(&said, &not_a_list);
+        }
+    }
+
+    #[test]
+    fn secret_files_read_as_the_api_server_stores_them() {
+        let document = auths(&[("reg.io", "robot", "tok")]);
+        let document = format!(r#"{{"auths": {document}}}"#);
+        let head = "apiVersion: v1\nkind: Secret\nmetadata: {name: pull, namespace: team}\ntype: kubernetes.io/dockerconfigjson\n";
+        let wrapped: String = b64(&document)
+            .as_bytes()
+            .chunks(20)
+            .map(|c| format!("    {}\n", std::str::from_utf8(c).unwrap()))
+            .collect();
+        for (case, text) in [
+            (
+                "data",
+                format!("{head}data:\n  .dockerconfigjson: {}\n", b64(&document)),
+            ),
+            (
+                "stringData",
+                format!("{head}stringData:\n  .dockerconfigjson: '{document}'\n"),
+            ),
+            (
+                "stringData wins over data",
+                format!(
+                    "{head}data:\n  .dockerconfigjson: {}\nstringData:\n  .dockerconfigjson: '{document}'\n",
+                    b64("{}")
+                ),
+            ),
+            (
+                "base64 wrapped over lines",
+                format!("{head}data:\n  .dockerconfigjson: |\n{wrapped}"),
+            ),
+        ] {
+            let secret = secret_from_yaml(&text).unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert_eq!(secret.metadata.namespace.as_deref(), Some("team"), "{case}");
+            assert!(secret.string_data.is_none(), "{case}");
+            let (keyring, warnings) = Keyring::from_secrets([&secret]);
+            assert!(warnings.is_empty(), "{case}: {warnings:?}");
+            assert_eq!(
+                shown(&keyring.lookup("reg.io", "app")),
+                ["robot:tok"],
+                "{case}"
+            );
+        }
+        // A null value is an empty one, as for the API server.
+        let secret =
+            secret_from_yaml(&format!("{head}data:\n  .dockerconfigjson:\n")).expect("parses");
+        assert_eq!(Keyring::from_secrets([&secret]).1.len(), 1);
+        let from_json = secret_from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pull"},
+            "type": DOCKER_CONFIG_JSON_TYPE, "data": {".dockerconfigjson": b64(&document)},
+        }))
+        .expect("parses");
+        assert_eq!(
+            shown(
+                &Keyring::from_secrets([&from_json])
+                    .0
+                    .lookup("reg.io", "app")
+            ),
+            ["robot:tok"]
+        );
     }
 
     #[test]

@@ -26,19 +26,22 @@
 //!   only a subresource literally named `*`, and plain `imagestreams` never
 //!   matches `imagestreams/layers`. Non-empty `resourceNames` must list the
 //!   requested name. `nonResourceURLs` rules never match resource requests.
-//! - Aggregation: a ClusterRole with an `aggregationRule` holds its own
-//!   `rules` plus the rules of every other ClusterRole whose labels match one
-//!   of its selectors, followed transitively. The transitive closure is the
-//!   state the aggregation controller converges to (it copies the matched
-//!   roles' `rules`, which for an aggregated role are its own aggregate), so
+//! - Aggregation: a ClusterRole with an `aggregationRule` has exactly the
+//!   rules the aggregation controller writes into it in a cluster: those of
+//!   every other ClusterRole whose labels match one of its selectors
+//!   (`matchLabels` and `matchExpressions`). Its own hand-written `rules`
+//!   never count, since the controller replaces them. A matched role that is itself
+//!   aggregated contributes its aggregate, followed transitively, so
 //!   hand-written chains such as admin → edit → view behave as in a cluster;
-//!   for objects exported from a cluster, whose `rules` already hold the
-//!   aggregate, it adds nothing. Own rules are kept because in exported
-//!   objects they are the controller's output, which may include roles not in
-//!   the directory. A selector that Kubernetes would reject (unknown
-//!   operator, `In`/`NotIn` without values, `Exists`/`DoesNotExist` with
-//!   values) stops aggregation for that role, as the controller's sync fails;
-//!   an empty selector matches every ClusterRole, as in Kubernetes.
+//!   a role matching its own selectors is skipped, as the controller skips
+//!   it, and roles that select each other hold only what some non-aggregated
+//!   role brings in (the state the controller reaches from roles created
+//!   without rules). An aggregation rule the API server would refuse (no
+//!   selectors; an unknown operator, `In`/`NotIn` without values,
+//!   `Exists`/`DoesNotExist` with values) gives the role no rules at all:
+//!   such a role cannot exist in a cluster. An empty selector matches every
+//!   ClusterRole, as in Kubernetes. Objects exported from a cluster keep
+//!   their meaning only with the roles they aggregate exported too.
 //! - When several objects share a kind and name (and namespace), the last one
 //!   given wins, as if they had been applied in that order.
 
@@ -534,48 +537,57 @@ fn resource_matches(rule_resource: &str, resource: &str, subresource: &str) -> b
     combined == Some(subresource) || rule_resource.strip_prefix("*/") == Some(subresource)
 }
 
-/// The effective rules of every ClusterRole, by name.
+/// The effective rules of every ClusterRole, by name (see the module
+/// documentation for aggregation).
 fn aggregate<'o>(
     cluster_roles: &BTreeMap<&'o str, &'o ClusterRole>,
 ) -> Vec<(&'o str, Vec<PolicyRule>)> {
-    // The roles each aggregated role selects directly, in name order.
+    // The roles each aggregated role selects directly, in name order; empty
+    // for an aggregation rule Kubernetes would refuse.
     let mut selects: HashMap<&str, Vec<&str>> = HashMap::new();
+    let empty = BTreeMap::new();
     for (&name, role) in cluster_roles {
         let Some(rule) = &role.aggregation_rule else {
             continue;
         };
         let selectors = rule.cluster_role_selectors.as_deref().unwrap_or_default();
-        if !selectors.iter().all(selector_is_valid) {
-            continue;
-        }
-        let empty = BTreeMap::new();
-        let selected = cluster_roles
-            .iter()
-            .filter(|&(&other, other_role)| {
-                let labels = other_role.metadata.labels.as_ref().unwrap_or(&empty);
-                other != name && selectors.iter().any(|s| selector_matches(s, labels))
-            })
-            .map(|(&other, _)| other)
-            .collect();
+        let valid = !selectors.is_empty() && selectors.iter().all(selector_is_valid);
+        let selected = if valid {
+            cluster_roles
+                .iter()
+                .filter(|&(&other, other_role)| {
+                    let labels = other_role.metadata.labels.as_ref().unwrap_or(&empty);
+                    other != name && selectors.iter().any(|s| selector_matches(s, labels))
+                })
+                .map(|(&other, _)| other)
+                .collect()
+        } else {
+            Vec::new()
+        };
         selects.insert(name, selected);
     }
 
     cluster_roles
         .iter()
         .map(|(&name, role)| {
-            let mut rules = role.rules.clone().unwrap_or_default();
-            if selects.contains_key(name) {
-                // Breadth-first over the selection graph; `seen` ends cycles.
-                let mut seen = BTreeSet::from([name]);
-                let mut queue = std::collections::VecDeque::from([name]);
-                while let Some(current) = queue.pop_front() {
-                    for &next in selects.get(current).into_iter().flatten() {
-                        if seen.insert(next) {
-                            if let Some(selected) = cluster_roles.get(next) {
-                                rules.extend(selected.rules.iter().flatten().cloned());
-                            }
-                            queue.push_back(next);
-                        }
+            if !selects.contains_key(name) {
+                return (name, role.rules.clone().unwrap_or_default());
+            }
+            // Breadth-first over the selection graph; `seen` ends cycles.
+            // Only roles without an aggregation rule bring rules: an
+            // aggregated one is only the sum of what it selects.
+            let mut rules = Vec::new();
+            let mut seen = BTreeSet::from([name]);
+            let mut queue = std::collections::VecDeque::from([name]);
+            while let Some(current) = queue.pop_front() {
+                for &next in selects.get(current).into_iter().flatten() {
+                    if !seen.insert(next) {
+                        continue;
+                    }
+                    if selects.contains_key(next) {
+                        queue.push_back(next);
+                    } else if let Some(selected) = cluster_roles.get(next) {
+                        rules.extend(selected.rules.iter().flatten().cloned());
                     }
                 }
             }
@@ -923,6 +935,64 @@ mod tests {
 - kind: RoleBinding
   metadata: {name: b, namespace: agg-chain}
   roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: chain-top}
+  subjects: [{kind: ServiceAccount, name: default, namespace: toms-project}]
+
+# Hand-written rules of aggregated roles: the controller replaces them.
+- kind: ClusterRole
+  metadata: {name: own-rules-no-match}
+  aggregationRule: {clusterRoleSelectors: [{matchLabels: {nothing: here}}]}
+  rules: [{apiGroups: [image.openshift.io], resources: [imagestreams/layers], verbs: [get]}]
+- kind: ClusterRole
+  metadata: {name: own-rules-and-part}
+  aggregationRule: {clusterRoleSelectors: [{matchLabels: {own-part: "yes"}}]}
+  rules: [{apiGroups: [image.openshift.io], resources: [imagestreams/layers], verbs: [get]}]
+- kind: ClusterRole
+  metadata: {name: own-part, labels: {own-part: "yes"}}
+  rules: [{apiGroups: [image.openshift.io], resources: [imagestreams/layers], verbs: [list]}]
+- kind: ClusterRole
+  metadata: {name: own-rules-self, labels: {selects: self}}
+  aggregationRule: {clusterRoleSelectors: [{matchLabels: {selects: self}}]}
+  rules: [{apiGroups: [image.openshift.io], resources: [imagestreams/layers], verbs: [get]}]
+- kind: ClusterRole
+  metadata: {name: own-rules-invalid}
+  aggregationRule:
+    clusterRoleSelectors:
+    - matchExpressions: [{key: tier, operator: Exists, values: [gold]}]
+  rules: [{apiGroups: [image.openshift.io], resources: [imagestreams/layers], verbs: [get]}]
+- kind: ClusterRole
+  metadata: {name: own-rules-no-selectors}
+  aggregationRule: {}
+  rules: [{apiGroups: [image.openshift.io], resources: [imagestreams/layers], verbs: [get]}]
+- kind: ClusterRole
+  metadata: {name: own-rules-top}
+  aggregationRule: {clusterRoleSelectors: [{matchLabels: {own-rules: mid}}]}
+- kind: ClusterRole
+  metadata: {name: own-rules-mid, labels: {own-rules: mid}}
+  aggregationRule: {clusterRoleSelectors: [{matchLabels: {own-part: "yes"}}]}
+  rules: [{apiGroups: [image.openshift.io], resources: [imagestreams/layers], verbs: [get]}]
+- kind: RoleBinding
+  metadata: {name: b, namespace: own-no-match}
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: own-rules-no-match}
+  subjects: [{kind: ServiceAccount, name: default, namespace: toms-project}]
+- kind: RoleBinding
+  metadata: {name: b, namespace: own-and-part}
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: own-rules-and-part}
+  subjects: [{kind: ServiceAccount, name: default, namespace: toms-project}]
+- kind: RoleBinding
+  metadata: {name: b, namespace: own-self}
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: own-rules-self}
+  subjects: [{kind: ServiceAccount, name: default, namespace: toms-project}]
+- kind: RoleBinding
+  metadata: {name: b, namespace: own-invalid}
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: own-rules-invalid}
+  subjects: [{kind: ServiceAccount, name: default, namespace: toms-project}]
+- kind: RoleBinding
+  metadata: {name: b, namespace: own-no-selectors}
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: own-rules-no-selectors}
+  subjects: [{kind: ServiceAccount, name: default, namespace: toms-project}]
+- kind: RoleBinding
+  metadata: {name: b, namespace: own-chain}
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: own-rules-top}
   subjects: [{kind: ServiceAccount, name: default, namespace: toms-project}]
 "#;
 
@@ -1370,19 +1440,72 @@ mod tests {
                 "agg-invalid",
                 Denied(&[]),
             ),
+            // Neither brings a non-aggregated role in: their own rules are
+            // what the controller would overwrite.
             Case {
                 verb: "list",
                 ..pull(
-                    "aggregated roles selecting each other",
+                    "aggregated roles selecting only each other hold nothing",
                     "agg-loop",
-                    Allowed("RoleBinding agg-loop/b -> ClusterRole loop-a"),
+                    Denied(&[]),
                 )
             },
+            pull(
+                "aggregated roles selecting only each other, own rules",
+                "agg-loop",
+                Denied(&[]),
+            ),
             pull(
                 "aggregation follows a selected aggregated role",
                 "agg-chain",
                 Allowed("RoleBinding agg-chain/b -> ClusterRole chain-top"),
             ),
+            pull(
+                "own rules of an aggregated role matching nothing",
+                "own-no-match",
+                Denied(&[]),
+            ),
+            pull(
+                "own rules of an aggregated role beside a matched part",
+                "own-and-part",
+                Denied(&[]),
+            ),
+            Case {
+                verb: "list",
+                ..pull(
+                    "the matched part of an aggregated role with own rules",
+                    "own-and-part",
+                    Allowed("RoleBinding own-and-part/b -> ClusterRole own-rules-and-part"),
+                )
+            },
+            pull(
+                "an aggregated role matching itself skips itself",
+                "own-self",
+                Denied(&[]),
+            ),
+            pull(
+                "own rules of a role with an invalid selector",
+                "own-invalid",
+                Denied(&[]),
+            ),
+            pull(
+                "own rules of a role with no selectors",
+                "own-no-selectors",
+                Denied(&[]),
+            ),
+            pull(
+                "own rules of a selected aggregated role do not pass on",
+                "own-chain",
+                Denied(&[]),
+            ),
+            Case {
+                verb: "list",
+                ..pull(
+                    "what a selected aggregated role aggregates passes on",
+                    "own-chain",
+                    Allowed("RoleBinding own-chain/b -> ClusterRole own-rules-top"),
+                )
+            },
         ];
         for case in &cases {
             check(&index, case);

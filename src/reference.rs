@@ -177,11 +177,139 @@ impl fmt::Display for ImageRef<'_> {
     }
 }
 
-/// True when two registry hosts are the same, ignoring ASCII case.
+/// True when two registry hosts (`host[:port]`) are spellings of one endpoint
+/// that the container runtimes pull from.
 ///
-/// DNS names are case-insensitive, so `Quay.IO` and `quay.io` are one registry.
+/// Each equivalence is one the runtimes (containerd, CRI-O, dockerd: Go's
+/// `net` and `net/url` under distribution's reference grammar) really make,
+/// so that no other spelling of a stream host reaches the node unchecked:
+///
+/// - DNS names ignore case: `Quay.IO` is `quay.io`.
+/// - Ports are numbers: Go's dialer reads `05000` as 5000.
+/// - No port is port 443: a registry not configured otherwise is spoken to
+///   over HTTPS, so `host` and `host:443` are one endpoint. Port 80 is not
+///   the same as no port, since only a host the node's runtime configuration
+///   marks plain HTTP is reached there.
+/// - IPv6 literals are addresses: `[0:0::1]` is `[::1]`, and an IPv4-mapped
+///   one (`[::ffff:7f00:1]`) is its IPv4 address, which Go dials instead.
+/// - IPv4 addresses in the legacy forms (`127.1`, `0177.0.0.1`,
+///   `0x7f.0.0.1`) are addresses: Go's own resolver looks them up as DNS
+///   names and finds nothing, but through glibc (Go's cgo resolver, chosen
+///   whenever `nsswitch.conf` names a source Go cannot read) they are the
+///   address `inet_aton` makes of them.
+///
+/// Spellings the grammar refuses (a trailing dot, an IPv4 address in
+/// brackets) never name a registry at all; other names or addresses of the
+/// same server (`svc.cluster.local`, the service IP) are other hosts.
 pub fn hosts_equal(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b)
+    if a.eq_ignore_ascii_case(b) {
+        return true;
+    }
+    let (host_a, port_a) = split_host_port(a);
+    let (host_b, port_b) = split_host_port(b);
+    // Hosts first: for the usual pair, two different registries, that ends it.
+    if !host_names_equal(host_a, host_b) {
+        return false;
+    }
+    let (Some(port_a), Some(port_b)) = (port_number(port_a), port_number(port_b)) else {
+        return false;
+    };
+    port_a == port_b
+}
+
+/// `host` (IPv6 literals keep their brackets) and the text after its `:`.
+fn split_host_port(s: &str) -> (&str, Option<&str>) {
+    if s.starts_with('[') {
+        return match s.find(']') {
+            Some(end) => {
+                let (host, rest) = s.split_at(end + 1);
+                match rest.strip_prefix(':') {
+                    Some(port) => (host, Some(port)),
+                    None if rest.is_empty() => (host, None),
+                    // Not `[addr]` or `[addr]:port`: compared as a whole.
+                    None => (s, None),
+                }
+            }
+            None => (s, None),
+        };
+    }
+    match s.bytes().rposition(|b| b == b':') {
+        Some(colon) => (&s[..colon], Some(&s[colon + 1..])),
+        None => (s, None),
+    }
+}
+
+/// The port as canonical decimal digits (`"443"` when none is written), or
+/// `None` when it is no number, which then equals nothing.
+fn port_number(port: Option<&str>) -> Option<&str> {
+    match port {
+        None => Some("443"),
+        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            let digits = p.trim_start_matches('0');
+            Some(if digits.is_empty() { "0" } else { digits })
+        }
+        Some(_) => None,
+    }
+}
+
+fn host_names_equal(a: &str, b: &str) -> bool {
+    if a.eq_ignore_ascii_case(b) {
+        // The same DNS name, or the same literal as written.
+        return true;
+    }
+    // Only an address literal (`[…]`, or IPv4 from a digit) has other spellings.
+    let literal = |h: &str| h.starts_with(|c: char| c == '[' || c.is_ascii_digit());
+    if !literal(a) || !literal(b) {
+        return false;
+    }
+    match (ip_address(a), ip_address(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// The address a host literal names: `[IPv6]` (IPv4-mapped ones as their
+/// IPv4 address) or IPv4 as glibc's `inet_aton` reads it. Any other host is
+/// a DNS name.
+fn ip_address(host: &str) -> Option<std::net::IpAddr> {
+    use std::net::{IpAddr, Ipv6Addr};
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        let v6: Ipv6Addr = inner.parse().ok()?;
+        return Some(v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4));
+    }
+    inet_aton(host).map(IpAddr::V4)
+}
+
+/// IPv4 in `inet_aton`'s forms: one to four parts, each decimal, octal
+/// (leading `0`) or hex (`0x`); the last part fills the bytes left.
+fn inet_aton(host: &str) -> Option<std::net::Ipv4Addr> {
+    if !host.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let mut parts = [0u32; 4];
+    let mut count = 0;
+    for text in host.split('.') {
+        let slot = parts.get_mut(count)?;
+        let (digits, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+            Some(hex) => (hex, 16),
+            None if text.len() > 1 && text.starts_with('0') => (&text[1..], 8),
+            None => (text, 10),
+        };
+        if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+            return None;
+        }
+        *slot = u32::from_str_radix(digits, radix).ok()?;
+        count += 1;
+    }
+    let (leading, last) = (&parts[..count - 1], parts[count - 1]);
+    if leading.iter().any(|&p| p > 0xff) || (count > 1 && last >> (8 * (5 - count)) != 0) {
+        return None;
+    }
+    let prefix = leading
+        .iter()
+        .enumerate()
+        .fold(0u32, |acc, (i, &p)| acc | p << (24 - 8 * i));
+    Some(std::net::Ipv4Addr::from(prefix | last))
 }
 
 /// True when `s` is a valid sha256 digest: `sha256:` and 64 lowercase hex.
@@ -915,8 +1043,151 @@ mod tests {
         assert!(hosts_equal("quay.io", "Quay.IO"));
         assert!(hosts_equal("[::A]:5000", "[::a]:5000"));
         assert!(hosts_equal("", ""));
-        assert!(!hosts_equal("quay.io", "quay.io:443"));
         assert!(!hosts_equal("quay.io", "quay.com"));
+    }
+
+    /// Every spelling of one host the reference grammar accepts and the
+    /// runtimes pull from as that host, and the near misses they treat as
+    /// other hosts; each pair is checked both ways round.
+    #[test]
+    fn host_spellings_the_runtimes_treat_as_one() {
+        const SVC: &str = "image-registry.openshift-image-registry.svc";
+        let same: &[(&str, &str, &str)] = &[
+            ("svc:5000", "svc:05000", "Go reads the port as a number"),
+            ("svc:5000", "svc:0000005000", "any number of leading zeros"),
+            ("svc:5000", "SVC:05000", "case and zeros together"),
+            ("svc:0", "svc:000", "port zero"),
+            ("quay.io", "quay.io:443", "no port is HTTPS on 443"),
+            ("quay.io", "quay.io:0443", "443 with a leading zero"),
+            ("quay.io:443", "QUAY.IO", "443 written on the other side"),
+            (
+                "[::1]:5000",
+                "[0:0:0:0:0:0:0:1]:5000",
+                "IPv6 written in full",
+            ),
+            (
+                "[::1]:5000",
+                "[::0001]:05000",
+                "IPv6 group with leading zeros",
+            ),
+            (
+                "[fe80::a]",
+                "[FE80:0::A]:443",
+                "IPv6 case, zeros and port 443",
+            ),
+            (
+                "127.0.0.1:5000",
+                "[::ffff:7f00:1]:5000",
+                "IPv4-mapped IPv6 dials IPv4",
+            ),
+            ("[::ffff:7f00:1]", "127.0.0.1:443", "IPv4-mapped, port 443"),
+            ("127.0.0.1:5000", "127.0.0.01:5000", "inet_aton: octal 01"),
+            ("127.0.0.1:5000", "0177.0.0.1:5000", "inet_aton: octal 0177"),
+            ("127.0.0.1:5000", "0x7f.0.0.1:5000", "inet_aton: hex"),
+            (
+                "127.0.0.1:5000",
+                "0X7F.0.0.0X1:5000",
+                "inet_aton: hex, upper case",
+            ),
+            (
+                "127.0.0.1:5000",
+                "127.1:5000",
+                "inet_aton: the last part fills three bytes",
+            ),
+            (
+                "127.0.0.1:5000",
+                "127.0.1:5000",
+                "inet_aton: the last part fills two bytes",
+            ),
+            (
+                "127.0.0.1:5000",
+                "2130706433:5000",
+                "inet_aton: one 32-bit number",
+            ),
+            (
+                "10.0.0.1",
+                "[::ffff:a00:1]:443",
+                "mapped IPv6, inet_aton, port 443",
+            ),
+        ];
+        for (a, b, why) in same {
+            assert!(hosts_equal(a, b), "{a} vs {b}: {why}");
+            assert!(hosts_equal(b, a), "{b} vs {a}: {why}");
+        }
+        let other: &[(&str, &str, &str)] = &[
+            ("svc:5000", "svc:50000", "another port"),
+            ("svc:5000", "svc", "no port is 443, not 5000"),
+            ("svc:5000", "svc:500", "zeros are trimmed at the front only"),
+            (
+                "quay.io",
+                "quay.io:80",
+                "port 80 only for a host configured as plain HTTP",
+            ),
+            (
+                "svc:5000",
+                "svc.:5000",
+                "a trailing dot is another name (and refused by the grammar)",
+            ),
+            (
+                "image-registry.openshift-image-registry.svc:5000",
+                "image-registry.openshift-image-registry.svc.cluster.local:5000",
+                "another DNS name, even if it resolves to the same service",
+            ),
+            ("127.0.0.1:5000", "127.0.0.2:5000", "another address"),
+            (
+                "127.0.0.1:5000",
+                "127.0.0.08:5000",
+                "8 is no octal digit: a DNS name",
+            ),
+            (
+                "127.0.0.1:5000",
+                "127.0.0.256:5000",
+                "a byte over 255: a DNS name",
+            ),
+            (
+                "127.0.0.1:5000",
+                "127.0.65536:5000",
+                "a last part over 16 bits: a DNS name",
+            ),
+            ("127.0.0.1:5000", "1.2.3.4.5:5000", "five parts: a DNS name"),
+            (
+                "127.0.0.1:5000",
+                "4294967296.1:5000",
+                "over 32 bits: a DNS name",
+            ),
+            (
+                "127.0.0.1:5000",
+                "0x:5000",
+                "hex without digits: a DNS name",
+            ),
+            ("[::1]:5000", "[::2]:5000", "another address"),
+            (
+                "[::ffff:7f00:1]",
+                "[::7f00:1]",
+                "IPv4-compatible is not IPv4-mapped",
+            ),
+            ("[::1]", "[::1]x", "not an IPv6 literal with a port"),
+            ("svc:5000", "svc:5000x", "a port that is no number"),
+            ("svc:", "svc:0", "an empty port is no number"),
+            ("quay.io", "quay.com", "another name"),
+        ];
+        for (a, b, why) in other {
+            assert!(!hosts_equal(a, b), "{a} vs {b}: {why}");
+            assert!(!hosts_equal(b, a), "{b} vs {a}: {why}");
+        }
+        // The spellings above that the grammar refuses never reach the
+        // comparison: the image is no reference, the runtime refuses it too.
+        for refused in [
+            format!("{SVC}.:5000/ns/name:1"),
+            "[::ffff:127.0.0.1]:5000/ns/name:1".to_owned(),
+            format!("{SVC}:+5000/ns/name:1"),
+            format!("{SVC}:5000:5000/ns/name:1"),
+        ] {
+            assert!(ImageRef::parse(&refused).is_err(), "{refused}");
+        }
+        let image = format!("{SVC}:05000/ns/name:1");
+        let r = ImageRef::parse(&image).unwrap();
+        assert!(r.has_registry(&format!("{SVC}:5000")));
     }
 
     #[test]

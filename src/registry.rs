@@ -1,7 +1,7 @@
 //! Registry I/O: the manifest digest a tag points at, through oci-client.
 //!
 //! oci-client caches credentials per registry host, first one wins, so one
-//! client is kept per (host, credential, insecure) and never shared between
+//! client is kept per (host, credential, transport) and never shared between
 //! two credential sets.
 
 use std::collections::HashMap;
@@ -58,6 +58,8 @@ pub struct Failure {
     pub message: String,
     /// The registry asked us to slow down (429) for this long.
     pub retry_after: Option<Duration>,
+    /// A TLS request was answered in plain HTTP.
+    plain_http: bool,
 }
 
 impl Failure {
@@ -66,8 +68,20 @@ impl Failure {
             reason,
             message: message.into(),
             retry_after: None,
+            plain_http: false,
         }
     }
+}
+
+/// How a registry is spoken to.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Transport {
+    /// TLS, verified against the system roots and `--registry-ca`.
+    Verified,
+    /// TLS without verification (`importPolicy.insecure`).
+    Unverified,
+    /// Plain HTTP (`importPolicy.insecure`, for a registry that answers in it).
+    PlainHttp,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -75,7 +89,7 @@ struct ClientKey {
     host: String,
     /// `None` is anonymous. The password is part of the key, never of a log.
     user: Option<(String, String)>,
-    insecure: bool,
+    transport: Transport,
 }
 
 /// How long a registry that answered 429 without `Retry-After` is left alone.
@@ -145,10 +159,12 @@ impl Registries {
     }
 
     /// The digest `image` points at: each matching credential in turn, then
-    /// anonymous (also after an authentication failure).
+    /// anonymous (also after an authentication failure). `keyring` holds the
+    /// pull secrets of `namespace`, which an error names.
     pub async fn digest(
         &self,
         image: &str,
+        namespace: &str,
         keyring: &Keyring,
         insecure: bool,
     ) -> Result<Found, Failure> {
@@ -156,12 +172,14 @@ impl Registries {
         let host = reference.registry().to_owned();
         if let Some(left) = self.paused_for(&host) {
             return Err(Failure {
-                reason: Reason::InternalError,
-                message: format!(
-                    "registry {host} asked to slow down (429); next attempt in {}s",
-                    left.as_secs().max(1)
-                ),
                 retry_after: Some(left),
+                ..Failure::new(
+                    Reason::InternalError,
+                    format!(
+                        "registry {host} asked to slow down (429); next attempt in {}s",
+                        left.as_secs().max(1)
+                    ),
+                )
             });
         }
         let mut attempts: Vec<Option<Credential>> = keyring
@@ -169,6 +187,7 @@ impl Registries {
             .into_iter()
             .map(Some)
             .collect();
+        let had_credentials = !attempts.is_empty();
         attempts.push(None);
         let mut first_auth_failure: Option<Failure> = None;
         for cred in attempts {
@@ -204,14 +223,25 @@ impl Registries {
                 }
             }
         }
-        Err(first_auth_failure.unwrap_or_else(|| {
-            Failure::new(
+        Err(match first_auth_failure {
+            Some(f) if f.reason == Reason::Unauthorized && !had_credentials => Failure::new(
+                Reason::Unauthorized,
+                format!(
+                    "{}: the registry asks for credentials (401), and no kubernetes.io/dockerconfigjson (or kubernetes.io/dockercfg) Secret in namespace {namespace} has credentials for {host}; create one with: kubectl create secret docker-registry NAME --docker-server={host} --docker-username=USER --docker-password=PASSWORD -n {namespace}",
+                    reference.whole()
+                ),
+            ),
+            Some(f) => f,
+            None => Failure::new(
                 Reason::InternalError,
                 format!("no answer from registry {host}"),
-            )
-        }))
+            ),
+        })
     }
 
+    /// One attempt with one credential. An insecure tag is fetched as
+    /// Docker fetches from an insecure registry: TLS without verification,
+    /// then plain HTTP when the registry answers in it.
     async fn fetch(
         &self,
         reference: &Reference,
@@ -219,8 +249,32 @@ impl Registries {
         cred: Option<Credential>,
         insecure: bool,
     ) -> Result<String, Failure> {
-        let client = self.client(host, cred.as_ref(), insecure)?;
-        let auth = match &cred {
+        if !insecure {
+            return self
+                .fetch_over(reference, host, cred.as_ref(), Transport::Verified)
+                .await;
+        }
+        match self
+            .fetch_over(reference, host, cred.as_ref(), Transport::Unverified)
+            .await
+        {
+            Err(f) if f.plain_http => {
+                self.fetch_over(reference, host, cred.as_ref(), Transport::PlainHttp)
+                    .await
+            }
+            answer => answer,
+        }
+    }
+
+    async fn fetch_over(
+        &self,
+        reference: &Reference,
+        host: &str,
+        cred: Option<&Credential>,
+        transport: Transport,
+    ) -> Result<String, Failure> {
+        let client = self.client(host, cred, transport)?;
+        let auth = match cred {
             Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.clone()),
             None => RegistryAuth::Anonymous,
         };
@@ -246,7 +300,14 @@ impl Registries {
                 ),
             )),
             Ok(Ok(digest)) => Ok(digest),
-            Ok(Err(e)) => Err(classify(&e, reference)),
+            Ok(Err(e)) => {
+                let mut f = classify(&e, reference);
+                // A registry (or a proxy before it) may echo what it was sent.
+                if let Some(c) = cred {
+                    f.message = scrub(&f.message, c);
+                }
+                Err(f)
+            }
         }
     }
 
@@ -254,12 +315,12 @@ impl Registries {
         &self,
         host: &str,
         cred: Option<&Credential>,
-        insecure: bool,
+        transport: Transport,
     ) -> Result<Arc<Client>, Failure> {
         let key = ClientKey {
             host: host.to_owned(),
             user: cred.map(|c| (c.username.clone(), c.password.clone())),
-            insecure,
+            transport,
         };
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = clients.get(&key) {
@@ -269,13 +330,12 @@ impl Registries {
             clients.clear();
         }
         let config = ClientConfig {
-            // Insecure is per tag: plain HTTP for this host, and unverified TLS if it does speak TLS.
-            protocol: if insecure {
-                ClientProtocol::HttpsExcept(vec![host.to_owned()])
-            } else {
-                ClientProtocol::Https
+            // Insecure is per tag, so only this host is spoken to in plain HTTP.
+            protocol: match transport {
+                Transport::PlainHttp => ClientProtocol::HttpsExcept(vec![host.to_owned()]),
+                Transport::Verified | Transport::Unverified => ClientProtocol::Https,
             },
-            accept_invalid_certificates: insecure,
+            accept_invalid_certificates: transport != Transport::Verified,
             extra_root_certificates: self
                 .config
                 .extra_roots
@@ -304,19 +364,25 @@ impl Registries {
     /// after a 429 one plain HEAD of the same manifest reads the registry's
     /// `Retry-After` (seconds or an HTTP date).
     async fn probe_retry_after(&self, reference: &Reference, insecure: bool) -> Option<Duration> {
-        let scheme = if insecure { "http" } else { "https" };
-        let url = format!(
-            "{scheme}://{}/v2/{}/manifests/{}",
-            reference.resolve_registry(),
-            reference.repository(),
-            reference.digest().or(reference.tag()).unwrap_or("latest")
-        );
+        let url = |scheme: &str| {
+            format!(
+                "{scheme}://{}/v2/{}/manifests/{}",
+                reference.resolve_registry(),
+                reference.repository(),
+                reference.digest().or(reference.tag()).unwrap_or("latest")
+            )
+        };
         let client = reqwest::Client::builder()
             .timeout(self.config.timeout)
             .danger_accept_invalid_certs(insecure)
             .build()
             .ok()?;
-        let rsp = client.head(&url).send().await.ok()?;
+        // As the fetch went: TLS, and for an insecure tag plain HTTP after it.
+        let rsp = match client.head(url("https")).send().await {
+            Ok(rsp) => rsp,
+            Err(_) if insecure => client.head(url("http")).send().await.ok()?,
+            Err(_) => return None,
+        };
         let value = rsp
             .headers()
             .get(reqwest::header::RETRY_AFTER)?
@@ -339,13 +405,14 @@ impl Registries {
 }
 
 /// Turns oci-client's error into an import failure reason and a message
-/// without credentials in it.
+/// that says what to do, without credentials in it.
 fn classify(e: &OciDistributionError, reference: &Reference) -> Failure {
     let what = reference.whole();
+    let host = reference.resolve_registry();
     match e {
         OciDistributionError::AuthenticationFailure(m) => Failure::new(
             Reason::Unauthorized,
-            format!("{what}: authentication failed: {m}"),
+            format!("{what}: authentication failed: {}", first_line(m)),
         ),
         OciDistributionError::UnauthorizedError { .. } => Failure::new(
             Reason::Unauthorized,
@@ -373,9 +440,11 @@ fn classify(e: &OciDistributionError, reference: &Reference) -> Failure {
                 Some(OciErrorCode::Denied) => Reason::Forbidden,
                 Some(OciErrorCode::Toomanyrequests) => {
                     return Failure {
-                        reason: Reason::InternalError,
-                        message: format!("{what}: the registry is rate limiting (429): {text}"),
                         retry_after: Some(DEFAULT_BACKOFF),
+                        ..Failure::new(
+                            Reason::InternalError,
+                            format!("{what}: the registry is rate limiting (429): {text}"),
+                        )
                     };
                 }
                 _ => Reason::InternalError,
@@ -411,12 +480,87 @@ fn classify(e: &OciDistributionError, reference: &Reference) -> Failure {
             }
             f
         }
-        OciDistributionError::RequestError(err) => Failure::new(
-            Reason::InternalError,
-            format!("{what}: cannot reach the registry: {}", describe_error(err)),
-        ),
+        OciDistributionError::RequestError(err) => match tls_error(err) {
+            Some(tls) => Failure {
+                plain_http: matches!(
+                    tls,
+                    rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
+                ),
+                ..Failure::new(
+                    Reason::InternalError,
+                    format!("{what}: {}", explain_tls(tls, host)),
+                )
+            },
+            None => Failure::new(
+                Reason::InternalError,
+                format!("{what}: cannot reach the registry: {}", describe_error(err)),
+            ),
+        },
         other => Failure::new(Reason::InternalError, format!("{what}: {other}")),
     }
+}
+
+/// The rustls error behind a request error. reqwest and hyper wrap it in
+/// `io::Error`s (one in another), whose `source` skips the error they hold,
+/// so the chain is walked through their inner errors by hand.
+fn tls_error<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
+    let mut current = Some(err);
+    // Bounded: a chain is a handful of links.
+    for _ in 0..16 {
+        let e = current?;
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
+}
+
+/// What a TLS failure means for the user, and the flag that fixes it.
+fn explain_tls(tls: &rustls::Error, host: &str) -> String {
+    use rustls::{CertificateError as C, Error as E, InvalidMessage};
+    match tls {
+        E::InvalidMessage(InvalidMessage::InvalidContentType) => format!(
+            "the registry {host} answered in plain HTTP, not HTTPS: if it serves plain HTTP only, set importPolicy.insecure: true on the tag, or pass --insecure to import-image or tag"
+        ),
+        E::InvalidCertificate(C::UnknownIssuer) => format!(
+            "the TLS certificate of registry {host} is signed by a CA that is not trusted: pass that CA's certificate (PEM) with --registry-ca FILE"
+        ),
+        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => format!(
+            "the TLS certificate of registry {host} is not valid for the name {host}: name the registry as its certificate does"
+        ),
+        E::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+        ) => format!(
+            "the TLS certificate of registry {host} is expired or not yet valid ({tls}): renew it, or check this machine's clock"
+        ),
+        other => format!("TLS with registry {host} failed: {other}"),
+    }
+}
+
+/// `message` without the password or the basic-auth value of `cred`.
+fn scrub(message: &str, cred: &Credential) -> String {
+    use base64::Engine as _;
+    let pair = format!("{}:{}", cred.username, cred.password);
+    let mut out = message.to_owned();
+    for secret in [
+        base64::engine::general_purpose::STANDARD.encode(&pair),
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(&pair),
+        pair,
+        cred.password.clone(),
+    ] {
+        // A password of a few characters would match ordinary words.
+        if secret.len() >= 4 {
+            out = out.replace(&secret, "<redacted>");
+        }
+    }
+    out
 }
 
 fn first_line(s: &str) -> &str {
@@ -454,6 +598,32 @@ fn describe_error(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_never_carry_the_credential_sent() {
+        use base64::Engine as _;
+        let cred = Credential {
+            username: "robot".to_owned(),
+            password: "t0ken:with-colon".to_owned(),
+        };
+        let basic = base64::engine::general_purpose::STANDARD.encode("robot:t0ken:with-colon");
+        let echoed = format!(
+            "bad request: Authorization: Basic {basic}; user robot:t0ken:with-colon; password t0ken:with-colon"
+        );
+        let out = scrub(&echoed, &cred);
+        assert!(!out.contains("t0ken"), "{out}");
+        assert!(!out.contains(&basic[..basic.len() - 2]), "{out}");
+        assert!(
+            out.contains("bad request") && out.contains("<redacted>"),
+            "{out}"
+        );
+        // A tiny password is not hunted for in ordinary words.
+        let short = Credential {
+            username: "u".to_owned(),
+            password: "a".to_owned(),
+        };
+        assert_eq!(scrub("a manifest", &short), "a manifest");
+    }
 
     #[test]
     fn retry_after_values() {

@@ -2,7 +2,8 @@
 //!
 //! - image references: parsing never panics; what it accepts it gives back
 //!   byte for byte, in parts that fit distribution's grammar; what the grammar
-//!   generates it accepts with exactly the generated parts;
+//!   generates it accepts with exactly the generated parts; registry hosts
+//!   compare equal in every spelling the runtimes treat as one host;
 //! - admission, in process: random workloads over random snapshots get the
 //!   answer the README's rules give (modelled here independently of the
 //!   code), patches only `replace` image fields with what `resolve` says, a
@@ -576,6 +577,65 @@ mod references {
     #[test]
     fn parse_never_panics_and_accepts_only_the_grammar() {
         check_all(config(1500), &noise(), |s| check(&s));
+    }
+
+    /// `host` and the port text of a registry as the grammar writes it.
+    fn host_and_port(registry: &str) -> (&str, Option<&str>) {
+        let after = registry.rfind(']').map_or(0, |i| i + 1);
+        match registry[after..].find(':') {
+            Some(i) => (&registry[..after + i], Some(&registry[after + i + 1..])),
+            None => (registry, None),
+        }
+    }
+
+    /// Another spelling of the same registry, as the runtimes read it:
+    /// letters flipped in case, the port padded with zeros, `:443` written
+    /// for no port.
+    fn respell(registry: &str, flips: &[bool], zeros: usize) -> String {
+        let (host, port) = host_and_port(registry);
+        let host: String = host
+            .chars()
+            .zip(flips.iter().cycle())
+            .map(|(c, &flip)| {
+                if flip {
+                    if c.is_ascii_uppercase() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        c.to_ascii_uppercase()
+                    }
+                } else {
+                    c
+                }
+            })
+            .collect();
+        format!("{host}:{}{}", "0".repeat(zeros), port.unwrap_or("443"))
+    }
+
+    /// The stream-host comparison: reflexive and symmetric on whatever the
+    /// grammar makes, true for every respelling the runtimes treat as the
+    /// same host, and false for two DNS names that differ.
+    #[test]
+    fn registry_respellings_are_the_same_host() {
+        use imagestream_webhook::reference::hosts_equal;
+        let strategy = (
+            registry(),
+            registry(),
+            prop::collection::vec(any::<bool>(), 1..16),
+            0usize..4,
+        );
+        check_all(config(1500), &strategy, |(a, b, flips, zeros)| {
+            prop_assert!(hosts_equal(&a, &a), "{}", a);
+            prop_assert_eq!(hosts_equal(&a, &b), hosts_equal(&b, &a), "{} vs {}", a, b);
+            let respelled = respell(&a, &flips, zeros);
+            prop_assert!(hosts_equal(&a, &respelled), "{} vs {}", a, respelled);
+            prop_assert!(hosts_equal(&respelled, &a), "{} vs {}", respelled, a);
+            let (host_a, host_b) = (host_and_port(&a).0, host_and_port(&b).0);
+            let dns = |h: &str| h.starts_with(|c: char| c.is_ascii_alphabetic());
+            if dns(host_a) && dns(host_b) && !host_a.eq_ignore_ascii_case(host_b) {
+                prop_assert!(!hosts_equal(&a, &b), "{} vs {}", a, b);
+            }
+            Ok(())
+        });
     }
 
     #[test]

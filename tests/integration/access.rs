@@ -434,3 +434,109 @@ fn review_applies_the_same_access_decision_and_audits() {
         "/spec/template/spec/containers/0/image"
     );
 }
+
+/// In directory mode an aggregated ClusterRole has exactly what the
+/// aggregation controller would write into it: the rules of the ClusterRoles
+/// its selectors match. Rules written into it by hand (a copy of
+/// `system:image-puller`'s, say) grant nothing, in the webhook, in
+/// `check-access` and in `review`; a role its selector matches does.
+#[tokio::test]
+async fn aggregated_cluster_roles_hold_only_what_they_aggregate() {
+    let dir = streams();
+    let rbac = "\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: vault-pullers}
+aggregationRule:
+  clusterRoleSelectors:
+  - matchExpressions: [{key: example.com/aggregate-to-vault-pullers, operator: In, values: [\"true\"]}]
+rules:
+- apiGroups: [image.openshift.io]
+  resources: [imagestreams/layers]
+  verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: toms-project-vault-pullers, namespace: vault}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: vault-pullers}
+subjects:
+- {kind: Group, name: \"system:serviceaccounts:toms-project\"}
+";
+    std::fs::write(dir.path().join("aggregate.yaml"), rbac).expect("write");
+    let sauce = format!("{HOST}/vault/secret-sauce:1");
+
+    // The hand-written rule is all the role has: nobody may pull.
+    let (code, out, _) = check_access(
+        dir.path(),
+        &[
+            "vault/secret-sauce",
+            "--service-account",
+            "toms-project/default",
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.starts_with("no: "), "{out}");
+    let server = Server::start(dir.path(), &["--no-import", "--audit-log", "/dev/null"]);
+    for path in ["/mutate", "/validate"] {
+        let rsp = server
+            .review(
+                path,
+                &admission_review("CREATE", &pod("", &[("main", &sauce)]), None),
+            )
+            .await;
+        assert!(
+            message(&rsp).contains("may not use imagestream vault/secret-sauce"),
+            "{path}: {rsp}"
+        );
+    }
+    let manifest = dir.path().join("pod.yaml.in");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: toms-project}}\nspec:\n  containers:\n  - {{name: main, image: \"{sauce}\"}}\n"
+        ),
+    )
+    .expect("write pod");
+    let review = Command::new(BIN)
+        .args(["review", "--streams-dir"])
+        .arg(dir.path())
+        .arg("-f")
+        .arg(&manifest)
+        .output()
+        .expect("review");
+    assert_eq!(review.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&review.stderr)
+            .contains("may not use imagestream vault/secret-sauce")
+    );
+
+    // A ClusterRole the selector matches brings its rules in.
+    std::fs::write(
+        dir.path().join("part.yaml"),
+        "\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: vault-pullers-part
+  labels: {example.com/aggregate-to-vault-pullers: \"true\"}
+rules:
+- apiGroups: [image.openshift.io]
+  resources: [imagestreams/layers]
+  verbs: [get]
+",
+    )
+    .expect("write part");
+    let (code, out, _) = check_access(
+        dir.path(),
+        &[
+            "vault/secret-sauce",
+            "--service-account",
+            "toms-project/default",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("RoleBinding vault/toms-project-vault-pullers -> ClusterRole vault-pullers"),
+        "{out}"
+    );
+}

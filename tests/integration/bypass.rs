@@ -885,3 +885,129 @@ async fn a_stream_tag_cannot_follow_a_stream_its_namespace_may_not_use() {
     );
     assert!(!text.contains("items:"), "no image was copied: {text}");
 }
+
+/// Asserts that `host` is treated as a stream host: a usable stream is
+/// pinned, a forbidden one denied, a missing one denied as not found, on both
+/// endpoints.
+async fn assert_stream_host(server: &Server, host: &str) {
+    let allowed = pod(
+        "toms-project",
+        "",
+        &[("main", &format!("{host}/shared-images/base:9.4"))],
+    );
+    let rsp = server
+        .review("/mutate", &admission_review("CREATE", &allowed, None))
+        .await;
+    assert_eq!(
+        patch_of(&rsp).first().map(|p| p["value"].clone()),
+        Some(json!(example_digest("shared-base.yaml", 0))),
+        "{host}: {rsp}"
+    );
+    let v = server
+        .review("/validate", &admission_review("CREATE", &allowed, None))
+        .await;
+    assert_denied(&v, &["was not pinned to a digest"]);
+    let forbidden = pod(
+        "toms-project",
+        "",
+        &[("main", &format!("{host}/vault/secret-sauce:1"))],
+    );
+    for rsp in both(server, &admission_review("CREATE", &forbidden, None)).await {
+        assert_denied(&rsp, &["vault/secret-sauce", "may not use"]);
+    }
+    let missing = pod(
+        "toms-project",
+        "",
+        &[("main", &format!("{host}/nowhere/x:1"))],
+    );
+    for rsp in both(server, &admission_review("CREATE", &missing, None)).await {
+        assert_denied(&rsp, &["imagestream nowhere/x not found"]);
+    }
+}
+
+/// Other spellings of a stream host that the reference grammar accepts and
+/// the runtimes pull from as that very host are the stream host: resolved
+/// and checked. Left alone, `…svc:05000/vault/secret-sauce:1` would be
+/// pulled from port 5000 of the stream host unchecked, wherever a registry
+/// answers there. The equivalences, each one the runtimes make (Go's dialer
+/// and resolver under containerd, CRI-O and dockerd):
+/// - a port is a number: `05000` is 5000;
+/// - no port is HTTPS on 443: `host:443` is `host`;
+/// - an IPv6 literal is its address (`[0:0::1]` is `[::1]`), and an
+///   IPv4-mapped one is the IPv4 address Go dials instead;
+/// - an IPv4 address in `inet_aton`'s legacy forms (`127.1`, `0177.0.0.1`,
+///   `0x7f.0.0.1`) is that address where the node resolves through glibc.
+///
+/// Spellings that are *not* the stream host are left untouched, each for its
+/// reason: the grammar refuses a trailing dot and dotted IPv4 in brackets
+/// (the runtime refuses the image too, so nothing is pulled); another port,
+/// port 80 (used only for a host configured as plain HTTP) and another DNS
+/// name of the same service are other registries, which the webhook does not
+/// police (SECURITY.md, "Not defended").
+#[tokio::test]
+async fn stream_host_spellings_the_runtimes_pull_from_are_resolved_and_checked() {
+    let dir = streams();
+    let config = tempfile::NamedTempFile::new().expect("config file");
+    std::fs::write(
+        config.path(),
+        format!(
+            "streamRegistryHosts:\n- {HOST}\n- registry.example.com\n- \"[::1]:5000\"\n- 127.0.0.1:5000\n"
+        ),
+    )
+    .expect("write config");
+    let config = config.path().display().to_string();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--no-import",
+            "--audit-log",
+            "/dev/null",
+            "--config",
+            &config,
+        ],
+    );
+    for host in [
+        "image-registry.openshift-image-registry.svc:05000",
+        "image-registry.openshift-image-registry.svc:0000000005000",
+        "Image-Registry.OpenShift-Image-Registry.SVC:05000",
+        "registry.example.com:443",
+        "registry.example.com:0443",
+        "REGISTRY.example.com",
+        "[::1]:05000",
+        "[0:0:0:0:0:0:0:1]:5000",
+        "[0::0001]:5000",
+        "[::ffff:7f00:1]:5000",
+        "[::FFFF:7F00:0001]:5000",
+        "127.1:5000",
+        "0177.0.0.1:5000",
+        "0x7f.0.0.1:05000",
+        "2130706433:5000",
+    ] {
+        assert_stream_host(&server, host).await;
+    }
+    for image in [
+        // Refused by the grammar, and so by the runtime.
+        "image-registry.openshift-image-registry.svc.:5000/vault/secret-sauce:1",
+        "[::ffff:127.0.0.1]:5000/vault/secret-sauce:1",
+        "image-registry.openshift-image-registry.svc:+5000/vault/secret-sauce:1",
+        // Other registries.
+        "image-registry.openshift-image-registry.svc:50000/vault/secret-sauce:1",
+        "image-registry.openshift-image-registry.svc/vault/secret-sauce:1",
+        "image-registry.openshift-image-registry.svc.cluster.local:5000/vault/secret-sauce:1",
+        "registry.example.com:80/vault/secret-sauce:1",
+        "[::2]:5000/vault/secret-sauce:1",
+        "127.0.0.2:5000/vault/secret-sauce:1",
+    ] {
+        let obj = pod("toms-project", "", &[("main", image)]);
+        for rsp in both(&server, &admission_review("CREATE", &obj, None)).await {
+            assert_untouched(&rsp);
+        }
+    }
+    // The CLI's offline review decides the same.
+    let (code, _, err) = review_cli(
+        dir.path(),
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: toms-project}\nspec:\n  containers:\n  - {name: main, image: \"image-registry.openshift-image-registry.svc:05000/vault/secret-sauce:1\"}\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("vault/secret-sauce"), "{err}");
+}

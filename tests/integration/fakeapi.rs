@@ -25,6 +25,7 @@ pub const DAEMONSETS: &str = "apps/v1/daemonsets";
 pub const CRONJOBS: &str = "batch/v1/cronjobs";
 pub const EVENTS: &str = "v1/events";
 pub const LEASES: &str = "coordination.k8s.io/v1/leases";
+pub const SECRETS: &str = "v1/secrets";
 
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -77,6 +78,7 @@ fn kind_of(resource: &str) -> (&'static str, &'static str) {
         CRONJOBS => ("batch/v1", "CronJob"),
         EVENTS => ("v1", "Event"),
         LEASES => ("coordination.k8s.io/v1", "Lease"),
+        SECRETS => ("v1", "Secret"),
         _ => ("v1", "Unknown"),
     }
 }

@@ -13,6 +13,7 @@ mod manifests;
 mod registry;
 mod review;
 mod sar;
+mod secrets;
 mod serving;
 mod triggers;
 mod webhook;

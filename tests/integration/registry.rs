@@ -880,3 +880,263 @@ fn layer_is_a_valid_tar_gz() {
     assert_eq!(base64(b"importer:pw"), "aW1wb3J0ZXI6cHc=");
     assert_eq!(base64(b"ab"), "YWI=");
 }
+
+/// A TLS front for a registry, as an ingress would be: TLS on a free port of
+/// 127.0.0.1 with a certificate (for `127.0.0.1`) from a CA of its own,
+/// forwarding the plain bytes to the registry. Stops on drop.
+pub struct TlsFront {
+    /// "127.0.0.1:PORT".
+    pub host: String,
+    /// The CA that signed the front's certificate, PEM.
+    pub ca_pem: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TlsFront {
+    pub fn start(backend: SocketAddr) -> TlsFront {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
+        let certs = imagestream_webhook::certs::generate_dev().expect("certs");
+        let chain = CertificateDer::pem_slice_iter(certs.cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("certificate");
+        let key = PrivateKeyDer::from_pem_slice(certs.key_pem.as_bytes()).expect("key");
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let host = listener.local_addr().expect("addr").to_string();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                loop {
+                    let tcp = tokio::select! {
+                        _ = &mut stopped => return,
+                        accepted = listener.accept() => match accepted {
+                            Ok((tcp, _)) => tcp,
+                            Err(_) => continue,
+                        },
+                    };
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        let Ok(Ok(mut tls)) =
+                            tokio::time::timeout(HTTP_BOUND, acceptor.accept(tcp)).await
+                        else {
+                            return;
+                        };
+                        let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                            return;
+                        };
+                        let _ = tokio::time::timeout(
+                            COMMAND_BOUND,
+                            tokio::io::copy_bidirectional(&mut tls, &mut plain),
+                        )
+                        .await;
+                    });
+                }
+            });
+        });
+        TlsFront {
+            host,
+            ca_pem: certs.ca_pem,
+            stop: Some(stop),
+        }
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// `import-image NAME:1 --from FROM` in namespace team, with `extra`
+/// arguments: exit code and stderr.
+fn import(dir: &Path, name: &str, from: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(crate::common::BIN)
+        .args([
+            "import-image",
+            &format!("{name}:1"),
+            "--from",
+            from,
+            "--confirm",
+        ])
+        .args(extra)
+        .arg("--streams-dir")
+        .arg(dir)
+        .args(["-n", "team"])
+        .output()
+        .expect("run import-image");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The `ImportSuccess` condition message of tag `1` of stream NAME in DIR.
+fn import_condition(dir: &Path, name: &str) -> Option<String> {
+    let text = fs::read_to_string(dir.join(format!("{name}.yaml"))).ok()?;
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).ok()?;
+    docs.iter()
+        .find(|d| d["kind"] == "ImageStream" && d["metadata"]["name"] == name)?["status"]["tags"]
+        .as_array()?
+        .iter()
+        .find(|t| t["tag"] == "1")?["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "ImportSuccess" && c["status"] == "False")?["message"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Registry errors say what to do, on the CLI's stderr and in the
+/// `ImportSuccess=False` condition: a registry that answers HTTPS in plain
+/// HTTP names `importPolicy.insecure` / `--insecure`; a certificate from an
+/// unknown CA names `--registry-ca`; a 401 with no matching pull secret names
+/// the Secret types, the namespace and the registry host. Each against a real
+/// registry; the first two fixes are then shown to work.
+#[test]
+fn registry_errors_name_the_fix() {
+    let plain = Registry::start_anonymous();
+    plain.push("team/app", "1", "one");
+    let locked = Registry::start();
+    locked.push("team/app", "1", "one");
+    let front = TlsFront::start(plain.addr);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("registry-ca.pem");
+    fs::write(&ca, &front.ca_pem).expect("write ca");
+    let ca = ca.display().to_string();
+
+    let cases: [(&str, String, Vec<&str>, Vec<String>); 3] = [
+        (
+            "plain",
+            format!("{}/team/app:1", plain.host),
+            vec![],
+            vec![
+                format!(
+                    "the registry {} answered in plain HTTP, not HTTPS",
+                    plain.host
+                ),
+                "set importPolicy.insecure: true on the tag".to_owned(),
+                "--insecure".to_owned(),
+            ],
+        ),
+        (
+            "untrusted",
+            format!("{}/team/app:1", front.host),
+            vec![],
+            vec![
+                format!(
+                    "the TLS certificate of registry {} is signed by a CA that is not trusted",
+                    front.host
+                ),
+                "--registry-ca FILE".to_owned(),
+            ],
+        ),
+        (
+            "locked",
+            format!("{}/team/app:1", locked.host),
+            vec!["--insecure"],
+            vec![
+                "the registry asks for credentials (401)".to_owned(),
+                format!(
+                    "no kubernetes.io/dockerconfigjson (or kubernetes.io/dockercfg) Secret in namespace team has credentials for {}",
+                    locked.host
+                ),
+                format!(
+                    "kubectl create secret docker-registry NAME --docker-server={}",
+                    locked.host
+                ),
+            ],
+        ),
+    ];
+    for (name, from, extra, wants) in &cases {
+        let (code, stderr) = import(dir.path(), name, from, extra);
+        assert_eq!(code, Some(1), "{name}: {stderr}");
+        let condition = import_condition(dir.path(), name).unwrap_or_else(|| {
+            panic!("{name}: no ImportSuccess=False condition; stderr: {stderr}")
+        });
+        for want in wants {
+            assert!(
+                stderr.contains(want.as_str()),
+                "{name}: {want:?} missing on stderr: {stderr}"
+            );
+            assert!(
+                condition.contains(want.as_str()),
+                "{name}: {want:?} missing in the condition: {condition}"
+            );
+        }
+        assert!(!stderr.contains("InvalidContentType"), "{stderr}");
+    }
+    // With its CA trusted, the TLS registry imports.
+    let (code, stderr) = import(
+        dir.path(),
+        "untrusted",
+        &format!("{}/team/app:1", front.host),
+        &["--registry-ca", &ca],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(import_condition(dir.path(), "untrusted"), None);
+    // An insecure tag speaks TLS without verification to a registry that
+    // speaks TLS, and plain HTTP to one that answers in it.
+    for (name, host) in [("tlsinsecure", &front.host), ("plaininsecure", &plain.host)] {
+        let (code, stderr) = import(
+            dir.path(),
+            name,
+            &format!("{host}/team/app:1"),
+            &["--insecure"],
+        );
+        assert_eq!(code, Some(0), "{name}: {stderr}");
+    }
+
+    // `serve`'s importer writes the same conditions.
+    let served = tempfile::tempdir().expect("tempdir");
+    let mut streams = String::new();
+    for (name, from, extra, _) in &cases {
+        streams.push_str(&format!(
+            "---\napiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {{name: {name}, namespace: team}}\nspec:\n  tags:\n  - name: \"1\"\n    from: {{kind: DockerImage, name: \"{from}\"}}\n    importPolicy: {{insecure: {}}}\n",
+            extra.contains(&"--insecure")
+        ));
+    }
+    for (name, ..) in &cases {
+        // One file per stream, as the CLI wrote them.
+        let doc = streams
+            .split("---\n")
+            .find(|d| d.contains(&format!("name: {name},")))
+            .expect("stream");
+        fs::write(served.path().join(format!("{name}.yaml")), doc).expect("write stream");
+    }
+    let _server = crate::common::Server::start(served.path(), &["--audit-log", "/dev/null"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (name, _, _, wants) in &cases {
+        let condition = loop {
+            if let Some(c) = import_condition(served.path(), name) {
+                break c;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: serve wrote no condition"
+            );
+            thread::sleep(Duration::from_millis(100));
+        };
+        for want in wants {
+            assert!(
+                condition.contains(want.as_str()),
+                "serve, {name}: {want:?} missing: {condition}"
+            );
+        }
+    }
+}
