@@ -157,7 +157,7 @@ pub fn read_stream(
         path: path.to_path_buf(),
         source,
     };
-    let bytes = fs::read(resolve_symlink(path).map_err(io_err)?).map_err(io_err)?;
+    let bytes = read_file(&resolve_symlink(path).map_err(io_err)?).map_err(io_err)?;
     stored_stream(utf8(path, &bytes)?, is_json(path), namespace, name, path)
 }
 
@@ -1078,6 +1078,15 @@ impl From<io::Error> for Commit {
     }
 }
 
+/// A stream file's bytes, within the size limit the directory store keeps to.
+fn read_file(path: &Path) -> io::Result<Vec<u8>> {
+    use crate::dirstore::ReadError;
+    crate::dirstore::read_limited(path, crate::dirstore::max_file_bytes()).map_err(|e| match e {
+        ReadError::Io(e) => e,
+        other => io::Error::other(other.to_string()),
+    })
+}
+
 /// The file's bytes as text; a stream file that is not UTF-8 is not edited.
 fn utf8<'b>(path: &Path, bytes: &'b [u8]) -> Result<&'b str, WriteError> {
     std::str::from_utf8(bytes)
@@ -1098,7 +1107,7 @@ fn update_file(
         source,
     };
     let target = resolve_symlink(path).map_err(io_err)?;
-    let old = match fs::read(&target) {
+    let old = match read_file(&target) {
         Ok(bytes) => Some(bytes),
         Err(e) if allow_missing && e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(io_err(e)),
@@ -1186,7 +1195,7 @@ fn unchanged(path: &Path, expect: &Expect<'_>) -> io::Result<bool> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
             Err(e) => Err(e),
         },
-        Expect::Bytes(bytes) => match fs::read(path) {
+        Expect::Bytes(bytes) => match read_file(path) {
             Ok(now) => Ok(now == *bytes),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e),

@@ -129,6 +129,7 @@ async fn offline_admission(
     audit: Option<AuditLog>,
 ) -> Result<Admission, String> {
     let config = Config::load(global.config.as_deref()).map_err(|e| e.to_string())?;
+    imagestream_webhook::dirstore::set_max_file_bytes(config.directory.max_file_bytes);
     let store = Store::new();
     let access = match &global.streams_dir {
         Some(dir) => {
@@ -137,6 +138,7 @@ async fn offline_admission(
             if let Some((path, reason)) = refresh.errors.first() {
                 return Err(format!("cannot parse {}: {reason}", path.display()));
             }
+            source.print_warnings();
             store.publish(source.snapshot());
             AccessChecker::directory(config.same_namespace_access)
         }

@@ -40,6 +40,7 @@ struct Ctx {
 
 async fn connect(global: &GlobalArgs) -> Result<Ctx, String> {
     let config = Config::load(global.config.as_deref()).map_err(|e| e.to_string())?;
+    crate::dirstore::set_max_file_bytes(config.directory.max_file_bytes);
     let target = match &global.streams_dir {
         Some(dir) => Target::Dir(dir.clone()),
         None => Target::Api(
@@ -75,6 +76,7 @@ impl Ctx {
                 if let Some((path, reason)) = source.broken_files().next() {
                     return Err(format!("cannot parse {}: {reason}", path.display()));
                 }
+                source.print_warnings();
                 let snap = source.snapshot();
                 let Some(origin) = snap.stream(ns, name).and_then(|s| s.origin.clone()) else {
                     return Ok(None);
