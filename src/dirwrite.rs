@@ -60,6 +60,8 @@ use serde_json::{Map, Value};
 use crate::imagestream::{ImageStream, ImageStreamStatus};
 use crate::manifest::{DocHead, Manifest};
 
+mod status;
+
 /// Kubernetes' namespace for an object that names none.
 const DEFAULT_NAMESPACE: &str = "default";
 /// What errors name as the file when editing text in memory.
@@ -316,7 +318,21 @@ fn set_field<T: Serialize>(
         return set_in_json(text, namespace, name, key, value, path);
     }
     let block = key_block(key, value)?;
+    if key == "status"
+        && let Some(status) = as_status(value)
+        && let Some(out) = status::set_in_place(text, namespace, name, &status, path)?
+    {
+        return Ok(out);
+    }
     set_in_yaml(text, namespace, name, key, &block, path)
+}
+
+/// `value` as a stream status, if that is all it is: what a status write
+/// changes can then be told apart from what it keeps.
+fn as_status<T: Serialize>(value: &T) -> Option<ImageStreamStatus> {
+    let json = serde_json::to_value(value).ok()?;
+    let status = ImageStreamStatus::deserialize(&json).ok()?;
+    (serde_json::to_value(&status).ok()? == json).then_some(status)
 }
 
 /// Keys are plain words: anything else would need quoting rules on both the
@@ -1454,10 +1470,16 @@ type: kubernetes.io/dockerconfigjson
     #[test]
     fn key_after_the_status_is_kept() {
         let text = "apiVersion: image.openshift.io/v1\nmetadata:\n  name: app\nstatus:\n  old: true\n\n# the kind\nkind: ImageStream\n";
-        let out = set(text, "default", "app", "status", &json!({})).unwrap();
+        let out = set(text, "default", "app", "status", &json!({"new": 1})).unwrap();
         assert_eq!(
             out,
-            "apiVersion: image.openshift.io/v1\nmetadata:\n  name: app\nstatus: {}\n\n# the kind\nkind: ImageStream\n"
+            "apiVersion: image.openshift.io/v1\nmetadata:\n  name: app\nstatus:\n  new: 1\n\n# the kind\nkind: ImageStream\n"
+        );
+        // A stream status equal to the one read (`old` is no field of it)
+        // leaves the file as it is.
+        assert_eq!(
+            set(text, "default", "app", "status", &json!({})).unwrap(),
+            text
         );
     }
 

@@ -4,6 +4,7 @@ mod access;
 mod bypass;
 mod cluster;
 mod common;
+mod dirfaults;
 mod fakeapi;
 mod faults;
 mod importer;
