@@ -541,6 +541,22 @@ fn is_stream_file_name(path: &Path) -> bool {
 /// folders reached without a symlink are read first, so a symlink to a
 /// folder already read (a loop, or a second way in) is skipped and reported.
 fn list_files(dir: &Path) -> std::io::Result<Listing> {
+    list_files_within(dir, MAX_FOLDERS, MAX_FILES)
+}
+
+/// Folders and stream files a listing may hold. A symlink to a large tree
+/// (`/`, say) would otherwise have every folder of it read at each poll;
+/// past these the listing fails whole and the last snapshot stays, because
+/// a listing cut short would read as files removed.
+const MAX_FOLDERS: usize = 10_000;
+const MAX_FILES: usize = 100_000;
+
+fn list_files_within(dir: &Path, max_folders: usize, max_files: usize) -> std::io::Result<Listing> {
+    let too_many = |what: &str, n: usize| {
+        std::io::Error::other(format!(
+            "more than {n} {what} below it (a symlink to a large tree?); the last good snapshot stays in force"
+        ))
+    };
     let mut out = Listing::default();
     let mut read: HashSet<(u64, u64)> = HashSet::new();
     let mut first_path: HashMap<(u64, u64), PathBuf> = HashMap::new();
@@ -557,6 +573,9 @@ fn list_files(dir: &Path) -> std::io::Result<Listing> {
             }
         };
         let id = (meta.dev(), meta.ino());
+        if read.len() >= max_folders {
+            return Err(too_many("folders", max_folders));
+        }
         if !read.insert(id) {
             let first = first_path
                 .get(&id)
@@ -587,6 +606,9 @@ fn list_files(dir: &Path) -> std::io::Result<Listing> {
             }
             let path = entry.path();
             if is_stream_file_name(&path) {
+                if out.files.len() >= max_files {
+                    return Err(too_many("stream files", max_files));
+                }
                 out.files.push(path);
                 continue;
             }
@@ -841,6 +863,29 @@ mod tests {
         let r = src.refresh().expect("refresh");
         assert_eq!(r.errors.len(), 1);
         assert_eq!(r.errors[0].0, dir.path().join("loop3"));
+    }
+
+    #[test]
+    fn a_listing_past_its_bounds_fails_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for d in ["a", "b", "c"] {
+            std::fs::create_dir(dir.path().join(d)).expect("mkdir");
+            std::fs::write(dir.path().join(d).join("s.yaml"), one_stream(d)).expect("write");
+        }
+        assert_eq!(
+            list_files_within(dir.path(), 4, 3)
+                .expect("fits")
+                .files
+                .len(),
+            3
+        );
+        let err = list_files_within(dir.path(), 3, 3).expect_err("four folders");
+        assert!(err.to_string().contains("more than 3 folders"), "{err}");
+        let err = list_files_within(dir.path(), 4, 2).expect_err("three files");
+        assert!(
+            err.to_string().contains("more than 2 stream files"),
+            "{err}"
+        );
     }
 
     #[test]
