@@ -18,8 +18,8 @@ pub struct Config {
 }
 
 /// The largest stream file read unless `directory.maxFileBytes` says
-/// otherwise: a file of 500 streams of 5 tags and 3 history items each is
-/// about 1.5 MB, so 32 MiB leaves room for twenty times that.
+/// otherwise: a stream of 5 tags with 3 history items each is about 6.4 KB
+/// of YAML (`genstreams`), so 32 MiB holds some 5,000 of them in one file.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 32 << 20;
 
 /// Directory mode's reading of `--streams-dir`.
