@@ -14,6 +14,28 @@ pub struct Config {
     pub same_namespace_access: SameNamespaceAccess,
     pub import: ImportConfig,
     pub access_check: AccessCheckConfig,
+    pub directory: DirectoryConfig,
+}
+
+/// The largest stream file read unless `directory.maxFileBytes` says
+/// otherwise: a stream of 5 tags with 3 history items each is about 6.4 KB
+/// of YAML (`genstreams`), so 32 MiB holds some 5,000 of them in one file.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 32 << 20;
+
+/// Directory mode's reading of `--streams-dir`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct DirectoryConfig {
+    /// A stream file larger than this is refused before it is read.
+    pub max_file_bytes: u64,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        DirectoryConfig {
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
 }
 
 /// Cluster mode's SubjectAccessReview cache (the API server's webhook-authorizer defaults).
@@ -42,6 +64,7 @@ impl Default for Config {
             same_namespace_access: SameNamespaceAccess::Allow,
             import: ImportConfig::default(),
             access_check: AccessCheckConfig::default(),
+            directory: DirectoryConfig::default(),
         }
     }
 }
@@ -143,6 +166,9 @@ impl Config {
         if self.import.max_concurrent_requests == 0 {
             return Err("import.maxConcurrentRequests must be at least 1".into());
         }
+        if self.directory.max_file_bytes == 0 {
+            return Err("directory.maxFileBytes must be at least 1".into());
+        }
         if self.import.max_scheduled_imports_per_minute == 0 {
             return Err("import.maxScheduledImportsPerMinute must be at least 1".into());
         }
@@ -165,6 +191,9 @@ mod tests {
         assert_eq!(cfg.same_namespace_access, SameNamespaceAccess::Rbac);
         assert_eq!(cfg.import.history_limit, 3);
         assert_eq!(cfg.import.minimum_interval_seconds, 900);
+        assert_eq!(cfg.directory.max_file_bytes, 32 << 20);
+        let cfg = Config::parse("directory:\n  maxFileBytes: 1048576\n").expect("parses");
+        assert_eq!(cfg.directory.max_file_bytes, 1 << 20);
     }
 
     #[test]
@@ -176,6 +205,8 @@ mod tests {
             "streamRegistryHosts: [\"a/b\"]",
             "import: {historyLimit: 0}",
             "import: {bogus: 1}",
+            "directory: {maxFileBytes: 0}",
+            "directory: {maxFileByte: 10}",
         ] {
             assert!(Config::parse(bad).is_err(), "{bad}");
         }

@@ -3,19 +3,122 @@
 //!
 //! Files are polled, not watched with inotify: ConfigMap and Secret volumes
 //! swap a `..data` symlink, which inotify on the files themselves misses.
+//!
+//! # What counts as a file's contents
+//!
+//! Only a name that is gone from the directory removes its objects. An entry
+//! that is listed but cannot be read (a broken symlink, a directory or FIFO
+//! under a `.yaml` name, a file over the size limit, bytes that are not
+//! UTF-8) is a failed reload of that file, like one that does not parse: its
+//! last good objects stay in force and the failure is reported once. A stream
+//! that silently vanished would let its short names through unpinned.
+//!
+//! # Bounds
+//!
+//! The directory is hostile input too: each directory is read once (by
+//! device and inode), so symlink loops and second links to a folder cost
+//! nothing and are reported; a file over [`max_file_bytes`] is refused by its
+//! size before it is opened, and reading stops at the limit should it grow
+//! meanwhile.
 
-use std::collections::{BTreeMap, HashMap};
-use std::os::unix::fs::MetadataExt as _;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::io::Read as _;
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::manifest::{Manifest, parse_file};
+use crate::fieldcheck::FieldWarning;
+use crate::manifest::{Manifest, parse_file_checked};
 use k8s_openapi::api::core::v1::Secret;
 
 use crate::pullsecret::Keyring;
 use crate::rbac::RbacIndex;
 use crate::snapshot::{Snapshot, StreamEntry};
+
+pub use crate::config::DEFAULT_MAX_FILE_BYTES;
+
+static MAX_FILE_BYTES: AtomicU64 = AtomicU64::new(DEFAULT_MAX_FILE_BYTES);
+
+/// Sets the size limit of stream files for this process (the config's
+/// `directory.maxFileBytes`): the directory store and the file writer
+/// (which reads a file before editing it) both keep to it.
+pub fn set_max_file_bytes(limit: u64) {
+    MAX_FILE_BYTES.store(limit.max(1), Ordering::Relaxed);
+}
+
+/// The size limit of stream files in force (see [`set_max_file_bytes`]).
+pub fn max_file_bytes() -> u64 {
+    MAX_FILE_BYTES.load(Ordering::Relaxed)
+}
+
+/// Why a stream file's bytes could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("is not a regular file ({0}); replace it with a file or rename it")]
+    NotAFile(&'static str),
+    #[error(
+        "is {len} bytes, over the {limit}-byte limit for stream files (directory.maxFileBytes in --config); it was not read"
+    )]
+    TooLarge { len: u64, limit: u64 },
+    #[error(
+        "grew past the {limit}-byte limit for stream files (directory.maxFileBytes in --config) while it was read"
+    )]
+    Grew { limit: u64 },
+}
+
+/// What an entry is, for a file that is not a regular file.
+fn file_type_name(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a file"
+    }
+}
+
+/// Reads a stream file whole, refusing anything but a regular file and
+/// anything over `limit` bytes: by its size before reading, and by what is
+/// read should it grow meanwhile. A FIFO is never waited on.
+pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotAFile(file_type_name(&meta)));
+    }
+    if meta.len() > limit {
+        return Err(ReadError::TooLarge {
+            len: meta.len(),
+            limit,
+        });
+    }
+    // Non-blocking, so a FIFO swapped in since the check above does not hang
+    // the reload; on a regular file the flag changes nothing.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(ReadError::NotAFile(file_type_name(&meta)));
+    }
+    let expected = usize::try_from(meta.len().min(limit)).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(expected);
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::Grew { limit });
+    }
+    Ok(bytes)
+}
 
 /// What identifies a file's version without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +127,9 @@ struct Fingerprint {
     mtime_ns: i128,
     ino: u64,
     dev: u64,
+    /// Taken from the entry itself (a broken symlink's own inode) because
+    /// what it names could not be had: a repaired link then differs.
+    unreadable: bool,
 }
 
 impl Fingerprint {
@@ -33,7 +139,68 @@ impl Fingerprint {
             mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
             ino: meta.ino(),
             dev: meta.dev(),
+            unreadable: false,
         }
+    }
+
+    fn unreadable(meta: &std::fs::Metadata) -> Fingerprint {
+        Fingerprint {
+            unreadable: true,
+            ..Fingerprint::of(meta)
+        }
+    }
+}
+
+/// A listed entry as found before reading it.
+enum Probe {
+    /// Gone between listing and looking: picked up as gone next time.
+    Vanished,
+    /// To be read (if its fingerprint changed).
+    File(Fingerprint),
+    /// Listed, but there is nothing to read; the reason is reported.
+    Unreadable(Fingerprint, String),
+}
+
+impl Probe {
+    fn of(path: &Path, limit: u64) -> Probe {
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) => {
+                return match std::fs::symlink_metadata(path) {
+                    Ok(own) if own.file_type().is_symlink() => {
+                        let target = std::fs::read_link(path)
+                            .map(|t| t.display().to_string())
+                            .unwrap_or_else(|_| "?".to_owned());
+                        Probe::Unreadable(
+                            Fingerprint::unreadable(&own),
+                            format!("is a symlink to {target}, which cannot be read: {e}"),
+                        )
+                    }
+                    Ok(own) => Probe::Unreadable(
+                        Fingerprint::unreadable(&own),
+                        format!("cannot be read: {e}"),
+                    ),
+                    Err(_) => Probe::Vanished,
+                };
+            }
+        };
+        if !meta.is_file() {
+            return Probe::Unreadable(
+                Fingerprint::unreadable(&meta),
+                ReadError::NotAFile(file_type_name(&meta)).to_string(),
+            );
+        }
+        if meta.len() > limit {
+            return Probe::Unreadable(
+                Fingerprint::of(&meta),
+                ReadError::TooLarge {
+                    len: meta.len(),
+                    limit,
+                }
+                .to_string(),
+            );
+        }
+        Probe::File(Fingerprint::of(&meta))
     }
 }
 
@@ -47,6 +214,8 @@ struct FileState {
     /// (the importer writes a status every few seconds) must not recompile
     /// every stream in the directory.
     streams: Arc<Vec<Arc<StreamEntry>>>,
+    /// Fields of the last good contents that their types do not know.
+    warnings: Arc<[FieldWarning]>,
     error: Option<String>,
 }
 
@@ -55,6 +224,10 @@ struct FileState {
 pub struct DirSource {
     dir: PathBuf,
     files: BTreeMap<PathBuf, FileState>,
+    max_file_bytes: u64,
+    /// Folders the last listing skipped, and why: each is reported when it
+    /// first appears, not at every poll.
+    skipped_dirs: BTreeMap<PathBuf, String>,
 }
 
 /// What one refresh found.
@@ -62,8 +235,12 @@ pub struct DirSource {
 pub struct Refresh {
     /// Some file was added, changed or removed.
     pub changed: bool,
-    /// Files that failed to parse in this refresh, with the parser's reason.
+    /// Files that failed to read or parse in this refresh, and folders newly
+    /// skipped, with the reason.
     pub errors: Vec<(PathBuf, String)>,
+    /// Unknown fields in the files read in this refresh (each file's are
+    /// reported when it is read, not at every poll).
+    pub warnings: Vec<(PathBuf, FieldWarning)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,35 +253,53 @@ pub enum DirError {
 }
 
 impl DirSource {
+    /// A source reading `dir`, with the size limit of [`max_file_bytes`].
     pub fn new(dir: impl Into<PathBuf>) -> DirSource {
         DirSource {
             dir: dir.into(),
             files: BTreeMap::new(),
+            max_file_bytes: max_file_bytes(),
+            skipped_dirs: BTreeMap::new(),
         }
+    }
+
+    /// Refuses files over `limit` bytes (instead of the process's setting).
+    pub fn with_max_file_bytes(mut self, limit: u64) -> DirSource {
+        self.max_file_bytes = limit.max(1);
+        self
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// Reads every new or changed file. A broken file is reported and its last
-    /// good objects stay in force; an unreadable directory is an error.
+    /// Reads every new or changed file. A file that cannot be read or parsed
+    /// is reported and its last good objects stay in force; only a file gone
+    /// from the directory loses them. An unreadable directory is an error.
     pub fn refresh(&mut self) -> Result<Refresh, DirError> {
-        let paths = list_files(&self.dir).map_err(|source| DirError::Read {
+        let listing = list_files(&self.dir).map_err(|source| DirError::Read {
             path: self.dir.display().to_string(),
             source,
         })?;
         let mut out = Refresh::default();
+        for (dir, reason) in &listing.skipped {
+            if self.skipped_dirs.get(dir) != Some(reason) {
+                out.errors.push((dir.clone(), reason.clone()));
+            }
+        }
+        self.skipped_dirs = listing.skipped.into_iter().collect();
+        let paths = listing.files;
         let before = self.files.len();
         self.files.retain(|p, _| paths.binary_search(p).is_ok());
         out.changed |= self.files.len() != before;
         let mut changed = Vec::new();
+        let mut failed = Vec::new();
         for path in paths {
-            // A file that vanished between listing and reading is picked up as gone next time.
-            let Ok(meta) = std::fs::metadata(&path) else {
-                continue;
+            let (fingerprint, problem) = match Probe::of(&path, self.max_file_bytes) {
+                Probe::Vanished => continue,
+                Probe::File(f) => (f, None),
+                Probe::Unreadable(f, reason) => (f, Some(reason)),
             };
-            let fingerprint = Fingerprint::of(&meta);
             if self
                 .files
                 .get(&path)
@@ -112,29 +307,37 @@ impl DirSource {
             {
                 continue;
             }
-            changed.push((path, fingerprint));
+            match problem {
+                None => changed.push((path, fingerprint)),
+                Some(reason) => failed.push((path, fingerprint, Err(reason))),
+            }
         }
-        let parsed_any = !changed.is_empty();
-        for (path, fingerprint, parsed) in parse_all(changed) {
+        let worked = !changed.is_empty() || !failed.is_empty() || out.changed;
+        let limit = self.max_file_bytes;
+        let parsed = parse_all(changed, limit);
+        for (path, fingerprint, parsed) in parsed.into_iter().chain(failed) {
             match parsed {
-                Ok((objects, streams)) => {
+                Ok((objects, streams, warnings)) => {
+                    out.warnings
+                        .extend(warnings.iter().map(|w| (path.clone(), w.clone())));
                     self.files.insert(
                         path,
                         FileState {
                             fingerprint,
                             objects: Arc::new(objects),
                             streams: Arc::new(streams),
+                            warnings: warnings.into(),
                             error: None,
                         },
                     );
                     out.changed = true;
                 }
                 Err(reason) => {
-                    let (objects, streams) = self
+                    let (objects, streams, warnings) = self
                         .files
                         .get(&path)
-                        .map(|f| (f.objects.clone(), f.streams.clone()))
-                        .unwrap_or_default();
+                        .map(|f| (f.objects.clone(), f.streams.clone(), f.warnings.clone()))
+                        .unwrap_or_else(|| (Arc::default(), Arc::default(), Arc::from([])));
                     out.errors.push((path.clone(), reason.clone()));
                     self.files.insert(
                         path,
@@ -142,13 +345,16 @@ impl DirSource {
                             fingerprint,
                             objects,
                             streams,
+                            warnings,
                             error: Some(reason),
                         },
                     );
                 }
             }
         }
-        if parsed_any {
+        if worked {
+            // What reading and parsing (or a large listing) freed goes back
+            // to the system, not only into the allocator's free lists.
             crate::memory::release_freed();
         }
         Ok(out)
@@ -159,6 +365,22 @@ impl DirSource {
         self.files
             .iter()
             .flat_map(|(p, f)| f.objects.iter().map(move |m| (p.as_path(), m)))
+    }
+
+    /// Unknown fields in the contents in force, by file (for the CLI to show
+    /// on stderr; the server logs [`Refresh::warnings`] as files are read).
+    pub fn warnings(&self) -> impl Iterator<Item = (&Path, &FieldWarning)> {
+        self.files
+            .iter()
+            .flat_map(|(p, f)| f.warnings.iter().map(move |w| (p.as_path(), w)))
+    }
+
+    /// Prints [`DirSource::warnings`] on stderr, one line each:
+    /// `warning: FILE:LINE: OBJECT: unknown field "FIELD" …`.
+    pub fn print_warnings(&self) {
+        for (path, w) in self.warnings() {
+            eprintln!("warning: {}", located(path, w));
+        }
     }
 
     /// Files whose current content does not parse.
@@ -218,10 +440,20 @@ impl DirSource {
     }
 }
 
+/// `FILE:LINE: OBJECT: unknown field …`, as compilers and kubectl print
+/// places.
+pub fn located(path: &Path, w: &FieldWarning) -> String {
+    let mut at = path.display().to_string();
+    if w.line > 0 {
+        at.push_str(&format!(":{}", w.line));
+    }
+    format!("{at}: {w}")
+}
+
 type Parsed = (
     PathBuf,
     Fingerprint,
-    Result<(Vec<Manifest>, Vec<Arc<StreamEntry>>), String>,
+    Result<(Vec<Manifest>, Vec<Arc<StreamEntry>>, Vec<FieldWarning>), String>,
 );
 
 /// The file's streams compiled for lookups, remembering the file, and its
@@ -244,12 +476,23 @@ fn compile(path: &Path, objects: Vec<Manifest>) -> (Vec<Manifest>, Vec<Arc<Strea
 
 /// Reads and parses files on every core: a large streams directory is tens of
 /// megabytes of YAML, and start-up (readiness) waits for it.
-fn parse_all(files: Vec<(PathBuf, Fingerprint)>) -> Vec<Parsed> {
+fn parse_all(files: Vec<(PathBuf, Fingerprint)>, limit: u64) -> Vec<Parsed> {
     let parse = |(path, fingerprint): (PathBuf, Fingerprint)| {
-        let parsed = std::fs::read_to_string(&path)
+        let parsed = read_limited(&path, limit)
             .map_err(|e| e.to_string())
-            .and_then(|text| parse_file(&text, is_json(&path)))
-            .map(|objects| compile(&path, objects));
+            .and_then(|bytes| {
+                String::from_utf8(bytes).map_err(|e| {
+                    format!(
+                        "is not UTF-8 text (invalid byte at offset {})",
+                        e.utf8_error().valid_up_to()
+                    )
+                })
+            })
+            .and_then(|text| parse_file_checked(&text, is_json(&path)))
+            .map(|parsed| {
+                let (objects, streams) = compile(&path, parsed.objects);
+                (objects, streams, parsed.warnings)
+            });
         (path, fingerprint, parsed)
     };
     let threads = std::thread::available_parallelism()
@@ -278,43 +521,111 @@ fn is_json(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "json")
 }
 
-/// `*.yaml`, `*.yml` and `*.json` below `dir`, sorted. Hidden entries are
-/// skipped: they are the `..data` and timestamped folders of mounted volumes,
-/// which would otherwise be read twice.
-fn list_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    let mut depth_guard = 0usize;
-    while let Some(d) = pending.pop() {
-        depth_guard += 1;
-        // Symlink loops end here instead of running forever.
-        if depth_guard > 10_000 {
-            break;
+/// What a walk of the directory found.
+#[derive(Debug, Default)]
+struct Listing {
+    /// Every entry named `*.yaml`, `*.yml` or `*.json`, sorted, whatever it
+    /// turns out to be: reading it decides.
+    files: Vec<PathBuf>,
+    /// Folders not read, with the reason.
+    skipped: Vec<(PathBuf, String)>,
+}
+
+fn is_stream_file_name(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+}
+
+/// The stream files below `dir`. Hidden entries are skipped: they are the
+/// `..data` and timestamped folders of mounted volumes, which would
+/// otherwise be read twice. Each folder is read once, by device and inode:
+/// folders reached without a symlink are read first, so a symlink to a
+/// folder already read (a loop, or a second way in) is skipped and reported.
+fn list_files(dir: &Path) -> std::io::Result<Listing> {
+    list_files_within(dir, MAX_FOLDERS, MAX_FILES)
+}
+
+/// Folders and stream files a listing may hold. A symlink to a large tree
+/// (`/`, say) would otherwise have every folder of it read at each poll;
+/// past these the listing fails whole and the last snapshot stays, because
+/// a listing cut short would read as files removed.
+const MAX_FOLDERS: usize = 10_000;
+const MAX_FILES: usize = 100_000;
+
+fn list_files_within(dir: &Path, max_folders: usize, max_files: usize) -> std::io::Result<Listing> {
+    let too_many = |what: &str, n: usize| {
+        std::io::Error::other(format!(
+            "more than {n} {what} below it (a symlink to a large tree?); the last good snapshot stays in force"
+        ))
+    };
+    let mut out = Listing::default();
+    let mut read: HashSet<(u64, u64)> = HashSet::new();
+    let mut first_path: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    // Folders reached by their own names, then those reached through a symlink.
+    let mut plain = vec![dir.to_path_buf()];
+    let mut linked: VecDeque<PathBuf> = VecDeque::new();
+    while let Some(d) = plain.pop().or_else(|| linked.pop_front()) {
+        let meta = match std::fs::metadata(&d) {
+            Ok(m) => m,
+            Err(e) if d == dir => return Err(e),
+            Err(e) => {
+                out.skipped.push((d, format!("folder cannot be read: {e}")));
+                continue;
+            }
+        };
+        let id = (meta.dev(), meta.ino());
+        if read.len() >= max_folders {
+            return Err(too_many("folders", max_folders));
+        }
+        if !read.insert(id) {
+            let first = first_path
+                .get(&id)
+                .map_or_else(String::new, |p| format!(" (read as {})", p.display()));
+            out.skipped.push((
+                d,
+                format!(
+                    "folder skipped: it is a folder already read{first}, reached again through a symlink; remove the link (a loop or a second way in)"
+                ),
+            ));
+            continue;
         }
         let entries = match std::fs::read_dir(&d) {
             Ok(e) => e,
             Err(e) if d == dir => return Err(e),
-            Err(_) => continue,
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if entry.file_name().to_string_lossy().starts_with('.') {
+            Err(e) => {
+                out.skipped.push((d, format!("folder cannot be read: {e}")));
                 continue;
             }
-            let Ok(meta) = std::fs::metadata(&path) else {
+        };
+        first_path.insert(id, d);
+        let mut entries: Vec<_> = entries.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        let mut subdirs = Vec::new();
+        for entry in entries {
+            if entry.file_name().as_encoded_bytes().starts_with(b".") {
+                continue;
+            }
+            let path = entry.path();
+            if is_stream_file_name(&path) {
+                if out.files.len() >= max_files {
+                    return Err(too_many("stream files", max_files));
+                }
+                out.files.push(path);
+                continue;
+            }
+            let Ok(kind) = entry.file_type() else {
                 continue;
             };
-            if meta.is_dir() {
-                pending.push(path);
-            } else if path
-                .extension()
-                .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
-            {
-                out.push(path);
+            if kind.is_dir() {
+                subdirs.push(path);
+            } else if kind.is_symlink() && std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+                linked.push_back(path);
             }
         }
+        // Popped in name order.
+        plain.extend(subdirs.into_iter().rev());
     }
-    out.sort();
+    out.files.sort();
     Ok(out)
 }
 
@@ -433,6 +744,267 @@ mod tests {
             after.stream("n", "two").and_then(|e| e.origin.as_deref()),
             Some(b.as_path())
         );
+    }
+
+    fn one_stream(name: &str) -> String {
+        STREAM.replace("NAME", name)
+    }
+
+    #[test]
+    fn an_entry_that_cannot_be_read_keeps_its_last_good_streams() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("a.yaml");
+        std::fs::write(&a, one_stream("one")).expect("write");
+        let mut src = DirSource::new(dir.path());
+        assert!(src.refresh().expect("refresh").errors.is_empty());
+        assert!(src.snapshot().stream("n", "one").is_some());
+
+        let fifo = std::ffi::CString::new(dir.path().join("fifo").as_os_str().as_encoded_bytes())
+            .expect("path");
+        // SAFETY: a valid NUL-terminated path; mkfifo reads nothing else.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0, "mkfifo");
+        let unreadable: [(&str, &dyn Fn()); 3] = [
+            ("symlink", &|| {
+                std::os::unix::fs::symlink(dir.path().join("missing.yaml"), &a).expect("symlink")
+            }),
+            ("a directory", &|| std::fs::create_dir(&a).expect("mkdir")),
+            ("a FIFO", &|| {
+                std::fs::rename(dir.path().join("fifo"), &a).expect("rename fifo")
+            }),
+        ];
+        for (what, make) in unreadable {
+            if a.is_dir() {
+                std::fs::remove_dir(&a).expect("rmdir");
+            } else {
+                std::fs::remove_file(&a).expect("rm");
+            }
+            make();
+            let r = src.refresh().expect("refresh");
+            assert!(!r.changed, "{what}: nothing in force changed");
+            assert_eq!(r.errors.len(), 1, "{what}: {:?}", r.errors);
+            assert_eq!(r.errors[0].0, a);
+            assert!(r.errors[0].1.contains(what), "{what}: {}", r.errors[0].1);
+            assert!(
+                src.snapshot().stream("n", "one").is_some(),
+                "{what}: the last good stream stays"
+            );
+            assert_eq!(src.broken_files().count(), 1);
+            // Reported once, not at every poll.
+            assert!(src.refresh().expect("refresh").errors.is_empty(), "{what}");
+        }
+
+        // A readable file again replaces the last good state.
+        std::fs::remove_file(&a).expect("rm fifo");
+        std::fs::write(&a, one_stream("two")).expect("write");
+        let r = src.refresh().expect("refresh");
+        assert!(r.changed && r.errors.is_empty());
+        let snap = src.snapshot();
+        assert!(snap.stream("n", "two").is_some() && snap.stream("n", "one").is_none());
+
+        // A repaired symlink is read at once.
+        let real = dir.path().join("real.txt");
+        let b = dir.path().join("b.yaml");
+        std::os::unix::fs::symlink(&real, &b).expect("symlink");
+        let r = src.refresh().expect("refresh");
+        assert_eq!(r.errors.len(), 1, "a new broken link is reported too");
+        std::fs::write(&real, one_stream("three")).expect("write");
+        assert!(src.refresh().expect("refresh").changed);
+        assert!(src.snapshot().stream("n", "three").is_some());
+
+        // Only a name gone from the directory removes its streams.
+        std::fs::remove_file(&a).expect("rm");
+        assert!(src.refresh().expect("refresh").changed);
+        assert!(src.snapshot().stream("n", "two").is_none());
+    }
+
+    #[test]
+    fn each_folder_is_read_once_and_loops_are_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a.yaml"), one_stream("one")).expect("write");
+        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        std::fs::write(dir.path().join("sub/b.yaml"), one_stream("two")).expect("write");
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::fs::write(outside.path().join("c.yaml"), one_stream("three")).expect("write");
+        let link = |target: &Path, name: &str| {
+            std::os::unix::fs::symlink(target, dir.path().join(name)).expect("symlink")
+        };
+        link(Path::new("."), "loop1");
+        link(Path::new("."), "loop2");
+        link(Path::new(".."), "sub/up");
+        // A second way into `sub`, named before it: the folder's own name wins.
+        link(Path::new("sub"), "aaa");
+        link(outside.path(), "outside");
+
+        let mut src = DirSource::new(dir.path());
+        let r = src.refresh().expect("refresh");
+        let files: Vec<&Path> = src.files.keys().map(PathBuf::as_path).collect();
+        assert_eq!(
+            files,
+            [
+                dir.path().join("a.yaml"),
+                dir.path().join("outside/c.yaml"),
+                dir.path().join("sub/b.yaml")
+            ]
+        );
+        let mut skipped: Vec<PathBuf> = r.errors.iter().map(|(p, _)| p.clone()).collect();
+        skipped.sort();
+        assert_eq!(
+            skipped,
+            ["aaa", "loop1", "loop2", "sub/up"].map(|n| dir.path().join(n))
+        );
+        assert!(
+            r.errors.iter().all(|(_, why)| why.contains("already read")),
+            "{:?}",
+            r.errors
+        );
+        assert_eq!(src.snapshot().stream_count(), 3);
+        // Reported once; a new loop is reported when it appears.
+        assert!(src.refresh().expect("refresh").errors.is_empty());
+        link(Path::new("."), "loop3");
+        let r = src.refresh().expect("refresh");
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(r.errors[0].0, dir.path().join("loop3"));
+    }
+
+    #[test]
+    fn a_listing_past_its_bounds_fails_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for d in ["a", "b", "c"] {
+            std::fs::create_dir(dir.path().join(d)).expect("mkdir");
+            std::fs::write(dir.path().join(d).join("s.yaml"), one_stream(d)).expect("write");
+        }
+        assert_eq!(
+            list_files_within(dir.path(), 4, 3)
+                .expect("fits")
+                .files
+                .len(),
+            3
+        );
+        let err = list_files_within(dir.path(), 3, 3).expect_err("four folders");
+        assert!(err.to_string().contains("more than 3 folders"), "{err}");
+        let err = list_files_within(dir.path(), 4, 2).expect_err("three files");
+        assert!(
+            err.to_string().contains("more than 2 stream files"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn files_over_the_limit_are_refused_before_reading() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("a.yaml");
+        std::fs::write(&a, one_stream("one")).expect("write");
+        let mut src = DirSource::new(dir.path()).with_max_file_bytes(1000);
+        assert!(src.refresh().expect("refresh").errors.is_empty());
+
+        let big = format!("{}# {}\n", one_stream("two"), "x".repeat(2000));
+        std::fs::write(&a, &big).expect("write");
+        let r = src.refresh().expect("refresh");
+        assert!(!r.changed);
+        assert_eq!(r.errors.len(), 1);
+        let reason = &r.errors[0].1;
+        assert!(
+            reason.contains("over the 1000-byte limit")
+                && reason.contains("directory.maxFileBytes"),
+            "{reason}"
+        );
+        assert!(
+            src.snapshot().stream("n", "one").is_some(),
+            "last good state stays"
+        );
+        assert!(
+            src.refresh().expect("refresh").errors.is_empty(),
+            "reported once"
+        );
+
+        // The default limit reads it.
+        let mut src = DirSource::new(dir.path());
+        assert!(src.refresh().expect("refresh").errors.is_empty());
+        assert!(src.snapshot().stream("n", "two").is_some());
+    }
+
+    #[test]
+    fn reading_stops_at_the_limit_when_a_file_is_longer_than_it_said() {
+        // Files under /proc say they are empty and then are not: the same as a
+        // file that grows between the size check and the read.
+        let err = read_limited(Path::new("/proc/self/status"), 10).expect_err("over the limit");
+        assert!(matches!(err, ReadError::Grew { limit: 10 }), "{err:?}");
+        assert!(read_limited(Path::new("/proc/self/status"), 1 << 20).is_ok());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = read_limited(dir.path(), 1 << 20).expect_err("a directory");
+        assert!(err.to_string().contains("a directory"), "{err}");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_a_failed_reload() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("a.yaml");
+        std::fs::write(&a, one_stream("one")).expect("write");
+        let mut src = DirSource::new(dir.path());
+        src.refresh().expect("refresh");
+        std::fs::write(&a, b"kind: \xff\n").expect("write");
+        let r = src.refresh().expect("refresh");
+        assert!(r.errors[0].1.contains("not UTF-8"), "{:?}", r.errors);
+        assert!(src.snapshot().stream("n", "one").is_some());
+    }
+
+    #[test]
+    fn typos_are_warned_once_per_read_and_wrong_kinds_refuse_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("a.yaml");
+        std::fs::write(&a, one_stream("one")).expect("write");
+        let mut src = DirSource::new(dir.path());
+        src.refresh().expect("refresh");
+
+        let typo = format!(
+            "{}  lookupPolicy: {{locl: true}}\n",
+            one_stream("two").replace("spec: {}", "spec:")
+        );
+        std::fs::write(&a, &typo).expect("write");
+        let r = src.refresh().expect("refresh");
+        assert!(r.changed && r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(r.warnings.len(), 1);
+        let (path, w) = &r.warnings[0];
+        assert_eq!(
+            located(path, w),
+            format!(
+                "{}:5: ImageStream n/two: unknown field \"spec.lookupPolicy.locl\" (ignored, as the API server would drop it)",
+                a.display()
+            )
+        );
+        assert!(
+            src.snapshot().stream("n", "two").is_some(),
+            "the stream loads"
+        );
+        assert_eq!(src.warnings().count(), 1, "kept for the CLI");
+        assert!(
+            src.refresh().expect("refresh").warnings.is_empty(),
+            "not at every poll"
+        );
+
+        // A kind the image API does not have is a refused file: the last
+        // good stream stays, and so do its warnings.
+        std::fs::write(
+            &a,
+            one_stream("three").replace("kind: ImageStream", "kind: ImageStrem"),
+        )
+        .expect("write");
+        let r = src.refresh().expect("refresh");
+        assert_eq!(r.errors.len(), 1);
+        assert!(
+            r.errors[0]
+                .1
+                .contains("line 2: kind \"ImageStrem\" does not exist"),
+            "{:?}",
+            r.errors
+        );
+        assert!(src.snapshot().stream("n", "two").is_some());
+        assert_eq!(src.warnings().count(), 1);
+
+        std::fs::write(&a, one_stream("four")).expect("write");
+        let r = src.refresh().expect("refresh");
+        assert!(r.errors.is_empty() && r.warnings.is_empty());
+        assert_eq!(src.warnings().count(), 0);
     }
 
     #[test]

@@ -60,6 +60,8 @@ use serde_json::{Map, Value};
 use crate::imagestream::{ImageStream, ImageStreamStatus};
 use crate::manifest::{DocHead, Manifest};
 
+mod status;
+
 /// Kubernetes' namespace for an object that names none.
 const DEFAULT_NAMESPACE: &str = "default";
 /// What errors name as the file when editing text in memory.
@@ -157,7 +159,7 @@ pub fn read_stream(
         path: path.to_path_buf(),
         source,
     };
-    let bytes = fs::read(resolve_symlink(path).map_err(io_err)?).map_err(io_err)?;
+    let bytes = read_file(&resolve_symlink(path).map_err(io_err)?).map_err(io_err)?;
     stored_stream(utf8(path, &bytes)?, is_json(path), namespace, name, path)
 }
 
@@ -316,7 +318,21 @@ fn set_field<T: Serialize>(
         return set_in_json(text, namespace, name, key, value, path);
     }
     let block = key_block(key, value)?;
+    if key == "status"
+        && let Some(status) = as_status(value)
+        && let Some(out) = status::set_in_place(text, namespace, name, &status, path)?
+    {
+        return Ok(out);
+    }
     set_in_yaml(text, namespace, name, key, &block, path)
+}
+
+/// `value` as a stream status, if that is all it is: what a status write
+/// changes can then be told apart from what it keeps.
+fn as_status<T: Serialize>(value: &T) -> Option<ImageStreamStatus> {
+    let json = serde_json::to_value(value).ok()?;
+    let status = ImageStreamStatus::deserialize(&json).ok()?;
+    (serde_json::to_value(&status).ok()? == json).then_some(status)
 }
 
 /// Keys are plain words: anything else would need quoting rules on both the
@@ -1078,6 +1094,15 @@ impl From<io::Error> for Commit {
     }
 }
 
+/// A stream file's bytes, within the size limit the directory store keeps to.
+fn read_file(path: &Path) -> io::Result<Vec<u8>> {
+    use crate::dirstore::ReadError;
+    crate::dirstore::read_limited(path, crate::dirstore::max_file_bytes()).map_err(|e| match e {
+        ReadError::Io(e) => e,
+        other => io::Error::other(other.to_string()),
+    })
+}
+
 /// The file's bytes as text; a stream file that is not UTF-8 is not edited.
 fn utf8<'b>(path: &Path, bytes: &'b [u8]) -> Result<&'b str, WriteError> {
     std::str::from_utf8(bytes)
@@ -1098,7 +1123,7 @@ fn update_file(
         source,
     };
     let target = resolve_symlink(path).map_err(io_err)?;
-    let old = match fs::read(&target) {
+    let old = match read_file(&target) {
         Ok(bytes) => Some(bytes),
         Err(e) if allow_missing && e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(io_err(e)),
@@ -1186,7 +1211,7 @@ fn unchanged(path: &Path, expect: &Expect<'_>) -> io::Result<bool> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
             Err(e) => Err(e),
         },
-        Expect::Bytes(bytes) => match fs::read(path) {
+        Expect::Bytes(bytes) => match read_file(path) {
             Ok(now) => Ok(now == *bytes),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e),
@@ -1445,10 +1470,16 @@ type: kubernetes.io/dockerconfigjson
     #[test]
     fn key_after_the_status_is_kept() {
         let text = "apiVersion: image.openshift.io/v1\nmetadata:\n  name: app\nstatus:\n  old: true\n\n# the kind\nkind: ImageStream\n";
-        let out = set(text, "default", "app", "status", &json!({})).unwrap();
+        let out = set(text, "default", "app", "status", &json!({"new": 1})).unwrap();
         assert_eq!(
             out,
-            "apiVersion: image.openshift.io/v1\nmetadata:\n  name: app\nstatus: {}\n\n# the kind\nkind: ImageStream\n"
+            "apiVersion: image.openshift.io/v1\nmetadata:\n  name: app\nstatus:\n  new: 1\n\n# the kind\nkind: ImageStream\n"
+        );
+        // A stream status equal to the one read (`old` is no field of it)
+        // leaves the file as it is.
+        assert_eq!(
+            set(text, "default", "app", "status", &json!({})).unwrap(),
+            text
         );
     }
 

@@ -739,6 +739,17 @@ status:
         assert_eq!(is, from_yaml);
     }
 
+    /// What `oc get is -o yaml` and `-o json` print holds no field a stream
+    /// file's strict check would report.
+    #[test]
+    fn oc_output_has_no_unknown_fields() {
+        for (text, json) in [(OC_YAML, false), (OC_JSON, true)] {
+            let parsed = crate::manifest::parse_file_checked(text, json).expect("parses");
+            assert_eq!(parsed.objects.len(), 1);
+            assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        }
+    }
+
     #[test]
     fn round_trips() {
         let is: ImageStream = serde_saphyr::from_str(OC_YAML).expect("parse yaml");

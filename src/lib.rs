@@ -19,6 +19,7 @@ pub mod decision;
 pub mod describe;
 pub mod dirstore;
 pub mod dirwrite;
+pub mod fieldcheck;
 pub mod imagestream;
 pub mod import;
 pub mod importer;

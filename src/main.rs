@@ -126,6 +126,7 @@ async fn offline_admission(
     audit: Option<AuditLog>,
 ) -> Result<Admission, CmdError> {
     let config = cmd::load_config(global.config.as_deref())?;
+    imagestream_webhook::dirstore::set_max_file_bytes(config.directory.max_file_bytes);
     let store = Store::new();
     let access = match &global.streams_dir {
         Some(dir) => {
@@ -134,6 +135,7 @@ async fn offline_admission(
             if let Some((path, reason)) = refresh.errors.first() {
                 return Err(bad(format!("cannot parse {}: {reason}", path.display())));
             }
+            source.print_warnings();
             store.publish(source.snapshot());
             AccessChecker::directory(config.same_namespace_access)
         }

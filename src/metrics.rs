@@ -92,6 +92,7 @@ pub struct Metrics {
     pub streams: Gauge,
     pub tags: Gauge,
     pub reload_errors: Counter,
+    pub directory_warnings: Counter,
     pub access_checks: Family<AccessLabels, Counter>,
     pub audit_dropped: Counter,
     pub watch_errors: Counter,
@@ -134,8 +135,14 @@ impl Metrics {
         let reload_errors = Counter::default();
         registry.register(
             "directory_reload_errors",
-            "Files in --streams-dir that failed to parse on a reload",
+            "Files in --streams-dir that could not be read or parsed on a reload, and folders skipped",
             reload_errors.clone(),
+        );
+        let directory_warnings = Counter::default();
+        registry.register(
+            "directory_warnings",
+            "Unknown fields found in files of --streams-dir as they were read",
+            directory_warnings.clone(),
         );
         let access_checks = Family::<AccessLabels, Counter>::default();
         registry.register(
@@ -200,6 +207,7 @@ impl Metrics {
             streams,
             tags,
             reload_errors,
+            directory_warnings,
         }
     }
 

@@ -41,6 +41,7 @@ struct Ctx {
 
 async fn connect(global: &GlobalArgs) -> Result<Ctx, CmdError> {
     let config = crate::cmd::load_config(global.config.as_deref())?;
+    crate::dirstore::set_max_file_bytes(config.directory.max_file_bytes);
     let target = match &global.streams_dir {
         Some(dir) => Target::Dir(dir.clone()),
         None => Target::Api(
@@ -71,7 +72,7 @@ impl Ctx {
         let ns = self.namespace.as_str();
         match &self.target {
             Target::Dir(dir) => {
-                let snap = read_dir(dir)?;
+                let snap = read_dir(dir, true)?;
                 let Some(origin) = snap.stream(ns, name).and_then(|s| s.origin.clone()) else {
                     return Ok(None);
                 };
@@ -209,7 +210,7 @@ impl Ctx {
         let ns = self.namespace.as_str();
         let name = stored.stream.metadata.name.clone().unwrap_or_default();
         let snap = match &self.target {
-            Target::Dir(dir) => read_dir(dir)?,
+            Target::Dir(dir) => read_dir(dir, false)?,
             Target::Api(client) => {
                 let mut streams = cluster::list_streams(client, Some(ns))
                     .await
@@ -231,11 +232,16 @@ impl Ctx {
 /// The streams directory, read whole: a file that does not parse is bad
 /// input, as in every other command (its last good version would otherwise
 /// be used for a write).
-fn read_dir(dir: &Path) -> Result<Snapshot, CmdError> {
+/// `warn`: print its typo warnings on stderr (once per command: [`Ctx::load`]
+/// reads it first).
+fn read_dir(dir: &Path, warn: bool) -> Result<Snapshot, CmdError> {
     let mut source = DirSource::new(dir);
     source.refresh().map_err(bad)?;
     if let Some((path, reason)) = source.broken_files().next() {
         return Err(bad(format!("cannot parse {}: {reason}", path.display())));
+    }
+    if warn {
+        source.print_warnings();
     }
     Ok(source.snapshot())
 }

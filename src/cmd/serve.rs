@@ -41,6 +41,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
         shutdown_delay_seconds,
     } = args;
     let config = Arc::new(Config::load(global.config.as_deref()).map_err(|e| e.to_string())?);
+    crate::dirstore::set_max_file_bytes(config.directory.max_file_bytes);
     let metrics = Arc::new(Metrics::new());
     let store = Store::new();
     let shutdown = CancellationToken::new();
@@ -315,7 +316,17 @@ pub fn sar_config(config: &Config) -> SarConfig {
 fn report(metrics: &Metrics, refresh: &Refresh) {
     for (path, reason) in &refresh.errors {
         metrics.reload_errors.inc();
-        tracing::error!(file = %path.display(), %reason, "cannot parse file; its last good objects stay in force");
+        tracing::error!(file = %path.display(), %reason, "cannot parse or read file; its last good objects stay in force");
+    }
+    for (path, warning) in &refresh.warnings {
+        metrics.directory_warnings.inc();
+        tracing::warn!(
+            file = %path.display(),
+            line = warning.line,
+            object = %warning.object,
+            field = %warning.field,
+            "unknown field in a stream file; ignored, as the API server would drop it"
+        );
     }
 }
 

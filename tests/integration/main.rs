@@ -5,6 +5,7 @@ mod bypass;
 mod cli;
 mod cluster;
 mod common;
+mod dirfaults;
 mod fakeapi;
 mod faults;
 mod importer;
