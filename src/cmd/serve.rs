@@ -148,12 +148,17 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
 
     let signal_store = store.clone();
     let stop_serving = shutdown.clone();
+    let closing = server::Closing::default();
+    let close_connections = closing.clone();
     tokio::spawn(async move {
         server::shutdown_signal().await;
+        // Readiness first, so no answer says `Connection: close` while the
+        // endpoints controller could still send new connections here.
         signal_store.begin_shutdown();
+        close_connections.close();
         tracing::info!(
             delay_seconds = shutdown_delay_seconds,
-            "shutting down: readiness is false"
+            "shutting down: readiness is false, connections close after their next answer"
         );
         tokio::time::sleep(Duration::from_secs(shutdown_delay_seconds)).await;
         stop_serving.cancel();
@@ -164,6 +169,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
     let opts = server::ServeOptions {
         header_read_timeout: Duration::from_secs(header_timeout_seconds.max(1)),
         handshake_timeout: Duration::from_secs(header_timeout_seconds.max(1)),
+        closing,
         ..server::ServeOptions::default()
     };
     let served = server::serve_tls(

@@ -10,6 +10,7 @@ mod importer;
 mod leader;
 mod manifests;
 mod registry;
+mod reliability;
 mod review;
 mod sar;
 mod serving;
