@@ -15,7 +15,7 @@ use imagestream_webhook::dirstore::DirSource;
 use imagestream_webhook::sar::SarChecker;
 use imagestream_webhook::snapshot::Snapshot;
 use imagestream_webhook::store::Store;
-use imagestream_webhook::{certs, cluster, imagestream, tls};
+use imagestream_webhook::{audit, certs, cluster, imagestream, tls};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     tls::install_crypto_provider();
+    audit::ignore_file_size_signal();
     imagestream_webhook::memory::limit_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

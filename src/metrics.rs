@@ -146,7 +146,7 @@ impl Metrics {
         let audit_dropped = Counter::default();
         registry.register(
             "audit_records_dropped",
-            "Audit records dropped because the audit log writer fell behind",
+            "Audit records not written: the writer fell 64 MiB behind, or the audit log could not be written (disk full, file or directory gone)",
             audit_dropped.clone(),
         );
         let watch_errors = Counter::default();

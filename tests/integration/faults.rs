@@ -2,8 +2,9 @@
 //! into outages or into wrong answers. SIGTERM under load, stalled clients,
 //! SIGKILL in the middle of directory-mode status writes, a broken stream
 //! file, SubjectAccessReviews that fail or hang, an API watch that keeps
-//! breaking, and bodies over the size limit. Everything runs on 127.0.0.1 and
-//! every wait is bounded.
+//! breaking, bodies over the size limit, and an audit log whose directory
+//! disappears or whose disk fills up. Everything runs on 127.0.0.1 and every
+//! wait is bounded.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -1514,4 +1515,254 @@ async fn bodies_over_the_limit_get_413_and_a_clean_close() {
         )
         .await;
     check_pinned(status, &body, "after", &pinned).expect("right answer afterwards");
+}
+
+// ----------------------------- 8. audit records are never lost silently --
+
+/// Sends `n` reviews with uids `PREFIX-i`, each answered; their uids.
+async fn send_reviews(server: &Server, prefix: &str, n: usize) -> Vec<String> {
+    let pinned = example_digest("marsview.yaml", 0);
+    let mut uids = Vec::new();
+    for i in 0..n {
+        let uid = format!("{prefix}-{i}");
+        let (status, body) = server
+            .post(
+                "/mutate",
+                serde_json::to_vec(&pod_review(
+                    "toms-project",
+                    &uid,
+                    "default",
+                    &["marsview:latest"],
+                ))
+                .expect("json"),
+            )
+            .await;
+        check_pinned(status, &body, &uid, &pinned).expect("admission answers whatever the disk");
+        uids.push(uid);
+    }
+    uids
+}
+
+/// The uids of the records in an audit file; panics on any line that is not
+/// one whole JSON record.
+fn audit_uids(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.split_inclusive('\n')
+        .map(|line| {
+            assert!(
+                line.ends_with('\n'),
+                "a partial line ends {}: {line:?}",
+                path.display()
+            );
+            let rec: imagestream_webhook::audit::AuditRecord = serde_json::from_str(line)
+                .unwrap_or_else(|e| {
+                    panic!("not one whole record in {} ({e}): {line:?}", path.display())
+                });
+            rec.uid
+        })
+        .collect()
+}
+
+async fn dropped(server: &Server) -> f64 {
+    metric(
+        &admin_text(server.admin, "/metrics").await,
+        "imagestream_webhook_audit_records_dropped_total",
+    )
+}
+
+/// Waits (bounded) until `done` holds, sending one more review named
+/// `PREFIX-i` before each check (each review is a chance for the writer to
+/// retry); the uids sent.
+async fn send_until(
+    server: &Server,
+    prefix: &str,
+    mut done: impl AsyncFnMut() -> bool,
+    what: &str,
+) -> Vec<String> {
+    let mut sent = Vec::new();
+    let deadline = Instant::now() + BOUND;
+    for i in 0.. {
+        if done().await {
+            return sent;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        sent.extend(send_reviews(server, &format!("{prefix}-{i}"), 1).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    unreachable!()
+}
+
+/// Every sent record is in the files or counted as dropped, never both and
+/// never neither.
+fn assert_accounted(sent: &[String], written: &[String], dropped: f64) {
+    let mut seen = std::collections::HashSet::new();
+    for uid in written {
+        assert!(seen.insert(uid), "{uid} written twice");
+        assert!(sent.contains(uid), "{uid} written but never sent");
+    }
+    assert_eq!(
+        written.len() as f64 + dropped,
+        sent.len() as f64,
+        "{} sent, {} written, {dropped} counted as dropped",
+        sent.len(),
+        written.len()
+    );
+}
+
+/// The audit log's directory is removed while the server runs (a volume
+/// unmounted, a careless cleanup): every record that cannot be written is
+/// counted and the cause logged, and once the directory is back the file is
+/// created again and records flow into it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_records_are_counted_while_the_log_directory_is_gone() {
+    let dir = example_streams();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let sub = logs.path().join("audit");
+    std::fs::create_dir(&sub).expect("mkdir");
+    let path = sub.join("audit.log");
+    let server = Server::start(
+        dir.path(),
+        &["--no-import", "--audit-log", path.to_str().expect("path")],
+    );
+    wait_ready(server.admin).await;
+
+    let mut sent = send_reviews(&server, "before", 5).await;
+    let deadline = Instant::now() + BOUND;
+    while audit_uids(&path).len() < 5 {
+        assert!(Instant::now() < deadline, "records never written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = audit_uids(&path);
+
+    std::fs::remove_dir_all(&sub).expect("remove the directory");
+    sent.extend(send_reviews(&server, "gone", 10).await);
+    let deadline = Instant::now() + BOUND;
+    while dropped(&server).await < 10.0 {
+        assert!(
+            Instant::now() < deadline,
+            "records written into a deleted file were not counted as dropped: {}",
+            dropped(&server).await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let logged: Vec<String> = server.log.try_iter().collect();
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.contains("audit") && l.contains("dropped")),
+        "the cause was not logged:\n{}",
+        logged.join("\n")
+    );
+
+    std::fs::create_dir(&sub).expect("mkdir again");
+    let p = path.clone();
+    sent.extend(
+        send_until(
+            &server,
+            "after",
+            async || !audit_uids(&p).is_empty(),
+            "the audit file was never created again",
+        )
+        .await,
+    );
+    // What is sent now is written, not dropped.
+    sent.extend(send_reviews(&server, "steady", 5).await);
+    let deadline = Instant::now() + BOUND;
+    while !audit_uids(&path).contains(&"steady-4".to_owned()) {
+        assert!(
+            Instant::now() < deadline,
+            "records after the recovery never written"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut written = before;
+    written.extend(audit_uids(&path));
+    assert_accounted(&sent, &written, dropped(&server).await);
+}
+
+/// Sets the soft file-size limit (RLIMIT_FSIZE) of process `pid`.
+fn set_file_size_limit(pid: u32, bytes: Option<u64>) {
+    let limit = libc::rlimit {
+        rlim_cur: bytes.unwrap_or(libc::RLIM_INFINITY),
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: prlimit reads `limit` and writes nothing (a null old limit).
+    let rc = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_FSIZE,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+/// The audit file cannot grow (a full disk, simulated by a file-size limit on
+/// the process: the write that crosses it is cut short, the next ones fail):
+/// admission goes on, every record that is not written whole is counted and
+/// the cause logged, the file never keeps half a record, and once it can grow
+/// again records flow into it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_audit_file_never_keeps_half_a_record() {
+    let dir = example_streams();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let path = logs.path().join("audit.log");
+    let server = Server::start(
+        dir.path(),
+        &["--no-import", "--audit-log", path.to_str().expect("path")],
+    );
+    wait_ready(server.admin).await;
+
+    let mut sent = send_reviews(&server, "before", 3).await;
+    let deadline = Instant::now() + BOUND;
+    while audit_uids(&path).len() < 3 {
+        assert!(Instant::now() < deadline, "records never written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Room for one and a half more records.
+    let size = std::fs::metadata(&path).expect("size").len();
+    set_file_size_limit(server.pid(), Some(size + size / 2));
+
+    sent.extend(send_reviews(&server, "full", 10).await);
+    let p = path.clone();
+    let s = sent.len();
+    let metrics_of = server.admin;
+    send_until(
+        &server,
+        "more",
+        async || {
+            let d = metric(
+                &admin_text(metrics_of, "/metrics").await,
+                "imagestream_webhook_audit_records_dropped_total",
+            );
+            d >= 1.0 && audit_uids(&p).len() as f64 + d >= s as f64
+        },
+        "records that did not fit were never counted as dropped",
+    )
+    .await
+    .into_iter()
+    .for_each(|uid| sent.push(uid));
+    let logged: Vec<String> = server.log.try_iter().collect();
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.contains("audit") && l.contains("dropped")),
+        "the cause was not logged:\n{}",
+        logged.join("\n")
+    );
+    // Each line is one whole record, also right at the limit.
+    audit_uids(&path);
+
+    set_file_size_limit(server.pid(), None);
+    sent.extend(send_reviews(&server, "after", 5).await);
+    let deadline = Instant::now() + BOUND;
+    while !audit_uids(&path).contains(&"after-4".to_owned()) {
+        assert!(
+            Instant::now() < deadline,
+            "records never written once there is room"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_accounted(&sent, &audit_uids(&path), dropped(&server).await);
 }
