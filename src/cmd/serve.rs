@@ -39,6 +39,8 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
         no_import,
         no_triggers,
         shutdown_delay_seconds,
+        // Read by main, which sets up logging before anything runs.
+        log_format: _,
     } = args;
     let config = Arc::new(Config::load(global.config.as_deref()).map_err(|e| e.to_string())?);
     let metrics = Arc::new(Metrics::new());
@@ -50,8 +52,11 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
     let (authority, backend) = match global.streams_dir.clone() {
         Some(dir) => {
             start_directory(dir, dir_poll_ms, &store, &metrics, &shutdown)?;
-            // One process owns a directory: it always leads.
-            let _ = leader_tx.send(true);
+            // One process owns a directory: it leads when it imports (there
+            // are no triggers in directory mode).
+            if !no_import {
+                let _ = leader_tx.send(true);
+            }
             (Authority::Directory, Backend::Directory)
         }
         None => {
@@ -77,18 +82,23 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
             )
         }
     };
-    let gauge = metrics.leader.clone();
-    let mut leading = leader_rx.clone();
-    tokio::spawn(async move {
-        loop {
-            let now = *leading.borrow_and_update();
-            gauge.set(i64::from(now));
-            tracing::info!(leader = now, "importer leadership");
-            if leading.changed().await.is_err() {
-                return;
+    let triggers = cluster_client.is_some() && !no_triggers;
+    if no_import && !triggers {
+        tracing::info!("importer and triggers off: this replica does not lead");
+    } else {
+        let gauge = metrics.leader.clone();
+        let mut leading = leader_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                let now = *leading.borrow_and_update();
+                gauge.set(i64::from(now));
+                tracing::info!(leader = now, importer = !no_import, triggers, "leadership");
+                if leading.changed().await.is_err() {
+                    return;
+                }
             }
-        }
-    });
+        });
+    }
 
     let certs = tls::CertReloader::load(&tls_cert, &tls_key).map_err(|e| e.to_string())?;
     tokio::spawn(certs.clone().watch(

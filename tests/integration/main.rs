@@ -9,6 +9,7 @@ mod faults;
 mod importer;
 mod leader;
 mod manifests;
+mod observability;
 mod registry;
 mod reliability;
 mod review;
