@@ -378,33 +378,43 @@ impl AuditLog {
 
 struct Writer {
     dest: Destination,
-    out: Box<dyn Write + Send>,
-    /// Inode of the open file, to notice logrotate moving it away.
+    /// The open file; `None` while its path cannot be opened (its directory
+    /// is gone, say): records are then counted as dropped.
+    file: Option<File>,
+    /// Device and inode of `file`, to notice logrotate moving it away.
     ino: Option<(u64, u64)>,
+    /// When the path was last compared with the open file, or opened.
     checked: Instant,
+    /// Why the path could not be opened, while it cannot.
+    closed_because: String,
+    /// Bytes of a record cut short at the end of `file` that could not be
+    /// truncated away yet: nothing is appended after them.
+    torn: u64,
+    trouble: Trouble,
 }
 
-/// How often the file's path is compared with the open file.
+/// How often the file's path is compared with the open file, and how often
+/// a path that could not be opened is tried again.
 const REOPEN_CHECK: Duration = Duration::from_secs(1);
 
 impl Writer {
     fn open(dest: Destination) -> io::Result<Writer> {
-        let (out, ino): (Box<dyn Write + Send>, _) = match &dest {
-            Destination::Stdout => (Box::new(io::stdout()), None),
+        let (file, ino) = match &dest {
+            Destination::Stdout => (None, None),
             Destination::File(path) => {
                 let f = open_append(path)?;
                 let meta = f.metadata()?;
-                (
-                    Box::new(io::BufWriter::new(f)),
-                    Some((meta.dev(), meta.ino())),
-                )
+                (Some(f), Some((meta.dev(), meta.ino())))
             }
         };
         Ok(Writer {
             dest,
-            out,
+            file,
             ino,
             checked: Instant::now(),
+            closed_because: String::new(),
+            torn: 0,
+            trouble: Trouble::default(),
         })
     }
 
@@ -424,10 +434,12 @@ impl Writer {
                 std::mem::swap(&mut *buffer, &mut spare);
             }
             if !spare.is_empty() {
-                self.reopen_if_moved();
-                self.write(&spare);
-                if let Err(e) = self.out.flush() {
-                    tracing::error!(error = %e, "cannot write the audit log");
+                match self.write(&spare) {
+                    Ok(()) => self.trouble.recovered(),
+                    Err((lost, why)) => {
+                        shared.dropped.inc_by(lost);
+                        self.trouble.failed(lost, &why);
+                    }
                 }
                 spare.clear();
             }
@@ -437,34 +449,156 @@ impl Writer {
         }
     }
 
-    fn write(&mut self, line: &[u8]) {
-        if let Err(e) = self.out.write_all(line) {
-            tracing::error!(error = %e, "cannot write the audit log");
+    /// Writes a batch of whole lines; on failure, the records not written
+    /// whole and why. A file never keeps part of a record: a write cut short
+    /// is truncated back to the last whole line.
+    fn write(&mut self, batch: &[u8]) -> Result<(), (u64, String)> {
+        if let Destination::Stdout = self.dest {
+            return write_counted(&mut io::stdout().lock(), batch).map_err(|(written, e)| {
+                (records(&batch[whole(&batch[..written])..]), e.to_string())
+            });
+        }
+        self.check_path();
+        if self.torn > 0 && !self.cut_torn() {
+            return Err((
+                records(batch),
+                "a record cut short at the end of the file cannot be removed".to_owned(),
+            ));
+        }
+        let Some(file) = &mut self.file else {
+            return Err((records(batch), self.closed_because.clone()));
+        };
+        let Err((written, e)) = write_counted(file, batch) else {
+            return Ok(());
+        };
+        let kept = whole(&batch[..written]);
+        self.torn = (written - kept) as u64;
+        if self.torn > 0 {
+            self.cut_torn();
+        }
+        Err((records(&batch[kept..]), e.to_string()))
+    }
+
+    /// Truncates the partial record at the end of the file; whether it is gone.
+    fn cut_torn(&mut self) -> bool {
+        let Some(file) = &self.file else {
+            self.torn = 0;
+            return true;
+        };
+        let cut = file
+            .metadata()
+            .and_then(|m| file.set_len(m.len().saturating_sub(self.torn)));
+        match cut {
+            Ok(()) => {
+                self.torn = 0;
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot remove a partial record from the end of the audit log; nothing is written after it until it is removed");
+                false
+            }
         }
     }
 
-    fn reopen_if_moved(&mut self) {
+    /// Reopens the file when it was deleted (what is written to a deleted
+    /// file is lost), when logrotate moved it away, or, once a second, when
+    /// its path could not be opened.
+    fn check_path(&mut self) {
         let Destination::File(path) = &self.dest else {
             return;
         };
-        if self.checked.elapsed() < REOPEN_CHECK {
-            return;
+        match &self.file {
+            Some(f) if f.metadata().is_ok_and(|m| m.nlink() == 0) => {
+                tracing::warn!(path = %path.display(), "the audit log file was deleted; creating it again");
+            }
+            Some(_) if self.checked.elapsed() >= REOPEN_CHECK => {
+                self.checked = Instant::now();
+                let current = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+                if current.is_some() && current == self.ino {
+                    return;
+                }
+            }
+            None if self.checked.elapsed() >= REOPEN_CHECK => {}
+            _ => return,
         }
         self.checked = Instant::now();
-        let current = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
-        if current.is_some() && current == self.ino {
-            return;
-        }
         match open_append(path) {
             Ok(f) => {
-                let _ = self.out.flush();
                 self.ino = f.metadata().ok().map(|m| (m.dev(), m.ino()));
-                self.out = Box::new(io::BufWriter::new(f));
+                self.file = Some(f);
+                self.torn = 0;
                 tracing::info!(path = %path.display(), "audit log reopened");
             }
             Err(e) => {
-                tracing::error!(path = %path.display(), error = %e, "cannot reopen the audit log")
+                self.file = None;
+                self.ino = None;
+                self.torn = 0;
+                self.closed_because = e.to_string();
             }
+        }
+    }
+}
+
+/// Writes `batch`; on failure, how many bytes were written before it.
+fn write_counted(out: &mut impl Write, batch: &[u8]) -> Result<(), (usize, io::Error)> {
+    let mut written = 0;
+    while written < batch.len() {
+        match out.write(&batch[written..]) {
+            Ok(0) => return Err((written, io::ErrorKind::WriteZero.into())),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((written, e)),
+        }
+    }
+    Ok(())
+}
+
+/// The length of the whole lines at the start of `bytes`.
+fn whole(bytes: &[u8]) -> usize {
+    bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+}
+
+/// Records in `bytes`: each ends with its one newline.
+fn records(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// How often, at most, a failing audit log is reported while it keeps failing.
+const REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// Reports dropped records without flooding the log: the first failure at
+/// once, then one line per `REPORT_EVERY` with the count since, and one
+/// when writing works again.
+#[derive(Default)]
+struct Trouble {
+    failing: bool,
+    /// Dropped since the last report.
+    unreported: u64,
+    reported: Option<Instant>,
+}
+
+impl Trouble {
+    fn failed(&mut self, lost: u64, why: &str) {
+        self.unreported += lost;
+        if !self.failing || self.reported.is_none_or(|t| t.elapsed() >= REPORT_EVERY) {
+            tracing::error!(
+                dropped = self.unreported,
+                error = %why,
+                "audit records dropped: cannot write the audit log (counted in imagestream_webhook_audit_records_dropped_total)"
+            );
+            self.unreported = 0;
+            self.reported = Some(Instant::now());
+        }
+        self.failing = true;
+    }
+
+    fn recovered(&mut self) {
+        if self.failing {
+            tracing::warn!(
+                dropped_since_last_report = self.unreported,
+                "audit log written again"
+            );
+            *self = Trouble::default();
         }
     }
 }
@@ -485,6 +619,18 @@ fn open_append(path: &PathBuf) -> io::Result<File> {
         })
 }
 
+/// Makes a file-size limit (`RLIMIT_FSIZE`, `ulimit -f`) fail the audit
+/// log's writes with EFBIG, which are counted as dropped records, rather than
+/// kill the process with SIGXFSZ: admission must not stop because a log file
+/// cannot grow.
+pub fn ignore_file_size_signal() {
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler
+    // code and has no precondition.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,22 +649,6 @@ mod tests {
         std::fs::write(&path, "earlier\n").expect("seed");
         let (log, task) =
             AuditLog::start(Destination::File(path.clone()), Counter::default()).expect("start");
-        let rec = |uid: &str| AuditRecord {
-            ts: now_rfc3339(),
-            endpoint: "mutate".into(),
-            uid: uid.into(),
-            operation: "CREATE".into(),
-            kind: "Pod".into(),
-            namespace: "n".into(),
-            name: "p".into(),
-            user: "alice".into(),
-            service_account: "n/default".into(),
-            dry_run: false,
-            decision: "allow".into(),
-            images: vec![],
-            reason: None,
-            latency_micros: 1,
-        };
         log.record(&rec("one"));
         wait_for(&path, "\"one\"").await;
         std::fs::rename(&path, dir.path().join("audit.log.1")).expect("rotate");
@@ -535,6 +665,54 @@ mod tests {
             .await
             .expect("writer ends")
             .expect("writer task");
+    }
+
+    fn rec(uid: &str) -> AuditRecord {
+        AuditRecord {
+            ts: now_rfc3339(),
+            endpoint: "mutate".into(),
+            uid: uid.into(),
+            operation: "CREATE".into(),
+            kind: "Pod".into(),
+            namespace: "n".into(),
+            name: "p".into(),
+            user: "alice".into(),
+            service_account: "n/default".into(),
+            dry_run: false,
+            decision: "allow".into(),
+            images: vec![],
+            reason: None,
+            latency_micros: 1,
+        }
+    }
+
+    /// A full disk (/dev/full answers every write with ENOSPC): each record
+    /// is counted, none vanishes silently.
+    #[tokio::test]
+    async fn records_a_full_disk_refuses_are_counted() {
+        let dropped = Counter::default();
+        let (log, task) =
+            AuditLog::start(Destination::File("/dev/full".into()), dropped.clone()).expect("start");
+        for uid in ["one", "two", "three"] {
+            log.record(&rec(uid));
+        }
+        drop(log);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("writer ends")
+            .expect("writer task");
+        assert_eq!(dropped.get(), 3);
+    }
+
+    #[test]
+    fn a_cut_batch_keeps_its_whole_lines_only() {
+        let batch = b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n";
+        assert_eq!(whole(&batch[..3]), 0);
+        assert_eq!(whole(batch), batch.len());
+        // 12 bytes written: the first record whole, the second cut short.
+        let kept = whole(&batch[..12]);
+        assert_eq!(kept, 8);
+        assert_eq!(records(&batch[kept..]), 2);
     }
 
     async fn wait_for(path: &PathBuf, needle: &str) {

@@ -163,6 +163,18 @@ pub struct ServeArgs {
     /// After SIGTERM, keep serving this long with readiness false before closing listeners.
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     pub shutdown_delay_seconds: u64,
+    /// Log lines as text, or as one JSON object per line for a log pipeline.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, value_name = "text|json")]
+    pub log_format: LogFormat,
+}
+
+/// How `serve` writes its log lines (on stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `LEVEL target: message key=value …`, coloured on a terminal.
+    Text,
+    /// One JSON object per line: timestamp, level, message, fields, target.
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -403,6 +403,8 @@ impl Importer {
             futures::future::join_all(registry_imports).await;
         let mut results: HashMap<String, Outcome> = registry_results.into_iter().collect();
         let mut produced: HashMap<String, String> = HashMap::new();
+        // (tag, the digest it had, the digest imported), logged once written.
+        let mut imported: Vec<(&str, Option<Box<str>>, String)> = Vec::new();
         for plan in ordered {
             let outcome = match results.remove(&plan.tag) {
                 Some(o) => o,
@@ -420,9 +422,21 @@ impl Importer {
                 }
             };
             self.count(&outcome);
-            if let Outcome::Failed { reason, message } = &outcome {
-                tracing::info!(namespace = %ns, name = %name, tag = %plan.tag, %reason, %message, "import failed");
-                failures.push((plan.tag.clone(), *reason, message.clone()));
+            match &outcome {
+                Outcome::Failed { reason, message } => {
+                    tracing::info!(namespace = %ns, name = %name, tag = %plan.tag, %reason, %message, "import failed");
+                    failures.push((plan.tag.clone(), *reason, message.clone()));
+                }
+                Outcome::Image { digest, .. } => {
+                    let old = status
+                        .tags
+                        .iter()
+                        .flatten()
+                        .find(|t| t.tag == plan.tag)
+                        .and_then(|t| t.items.as_ref()?.first())
+                        .map(|item| item.image.clone());
+                    imported.push((&plan.tag, old, digest.clone()));
+                }
             }
             changed |= import::apply(
                 &mut status,
@@ -459,6 +473,12 @@ impl Importer {
             // refused because the stream changed meanwhile is planned again
             // from the newer stream on the next pass.
             self.write_status(entry, &is, &status).await?;
+        }
+        // Every success at info: scheduled re-imports are paced by
+        // maxScheduledImportsPerMinute, so these lines are bounded too.
+        for (tag, old, new) in imported {
+            let unchanged = old.as_deref() == Some(new.as_str());
+            tracing::info!(namespace = %ns, name = %name, %tag, old = old.as_deref(), %new, unchanged, "tag imported");
         }
         {
             let mut state = self.state();

@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 use imagestream_webhook::access::{AccessChecker, Authority};
 use imagestream_webhook::admission::Admission;
 use imagestream_webhook::audit::{AuditLog, Destination};
-use imagestream_webhook::cli::{Cli, Command, GlobalArgs};
+use imagestream_webhook::cli::{Cli, Command, GlobalArgs, LogFormat};
 use imagestream_webhook::cmd;
 use imagestream_webhook::cmd::serve::sar_config;
 use imagestream_webhook::cmd::{CmdError, bad};
@@ -15,25 +15,31 @@ use imagestream_webhook::dirstore::DirSource;
 use imagestream_webhook::sar::SarChecker;
 use imagestream_webhook::snapshot::Snapshot;
 use imagestream_webhook::store::Store;
-use imagestream_webhook::{certs, cluster, imagestream, tls};
+use imagestream_webhook::{audit, certs, cluster, imagestream, tls};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Logs go to stderr: stdout carries command output and the audit log. The
     // CLI commands print their own results, so only `serve` logs at info.
-    let level = if matches!(cli.command, Command::Serve(_)) {
-        "info"
-    } else {
-        "warn"
+    let (level, format) = match &cli.command {
+        Command::Serve(args) => ("info", args.log_format),
+        _ => ("warn", LogFormat::Text),
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // Fields at the top level, beside timestamp, level, message and
+        // target: what log pipelines index without configuration.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     tls::install_crypto_provider();
+    audit::ignore_file_size_signal();
     imagestream_webhook::memory::limit_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -8,6 +8,9 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::access::Source;
+use crate::decision::Endpoint;
+use crate::import::Reason;
+use crate::workload::Kind;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -153,7 +156,7 @@ impl Metrics {
         let audit_dropped = Counter::default();
         registry.register(
             "audit_records_dropped",
-            "Audit records dropped because the audit log writer fell behind",
+            "Audit records not written: the writer fell 64 MiB behind, or the audit log could not be written (disk full, file or directory gone)",
             audit_dropped.clone(),
         );
         let watch_errors = Counter::default();
@@ -183,7 +186,7 @@ impl Metrics {
         let leader = Gauge::default();
         registry.register(
             "leader",
-            "1 while this replica holds the importer lease (always 1 in directory mode)",
+            "1 while this replica runs the importer or the triggers (holds the Lease in cluster mode)",
             leader.clone(),
         );
         let triggers = Family::<TriggerLabels, Counter>::default();
@@ -192,7 +195,7 @@ impl Metrics {
             "Image-change triggers fired (workloads patched) and failed, by reason",
             triggers.clone(),
         );
-        Metrics {
+        let metrics = Metrics {
             triggers,
             imports,
             registry_latency,
@@ -208,6 +211,67 @@ impl Metrics {
             tags,
             reload_errors,
             directory_warnings,
+        };
+        metrics.create_known_series();
+        metrics
+    }
+
+    /// Creates every series whose labels are known in advance, at zero, so
+    /// that each metric is there from the first scrape: a series that first
+    /// appears at 1 hides that increment from `rate()` and `increase()`.
+    fn create_known_series(&self) {
+        for endpoint in [Endpoint::Mutate, Endpoint::Validate] {
+            let endpoint = endpoint.as_str();
+            let _ = self
+                .admission_latency
+                .get_or_create(&EndpointLabels { endpoint });
+            let decisions: &[&'static str] = match endpoint {
+                "mutate" => &["allow", "mutate", "deny"],
+                _ => &["allow", "deny"],
+            };
+            let kinds = Kind::ALL.iter().map(|k| k.as_str());
+            for kind in kinds {
+                for &decision in decisions {
+                    let _ = self.admission_requests.get_or_create(&RequestLabels {
+                        endpoint,
+                        kind,
+                        decision,
+                    });
+                }
+            }
+            for (kind, decision) in [("other", "allow"), ("unknown", "bad-request")] {
+                let _ = self.admission_requests.get_or_create(&RequestLabels {
+                    endpoint,
+                    kind,
+                    decision,
+                });
+            }
+        }
+        AccessCounters::of(&self.access_checks);
+        let _ = self.imports.get_or_create(&ImportLabels {
+            result: "success",
+            reason: "",
+        });
+        for reason in [
+            Reason::NotFound,
+            Reason::Unauthorized,
+            Reason::Forbidden,
+            Reason::InternalError,
+        ] {
+            let _ = self.imports.get_or_create(&ImportLabels {
+                result: "failure",
+                reason: reason.as_str(),
+            });
+        }
+        for (result, reason) in [
+            ("fired", ""),
+            ("failed", "InvalidTrigger"),
+            ("failed", "TriggerForbidden"),
+            ("failed", "ApiError"),
+        ] {
+            let _ = self
+                .triggers
+                .get_or_create(&TriggerLabels { result, reason });
         }
     }
 

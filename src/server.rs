@@ -3,30 +3,58 @@
 //!
 //! The HTTPS loop is hand-rolled rather than `axum::serve` because the API
 //! server's calls must be protected against slow or stalled clients (TLS
-//! handshake and header-read timeouts, a connection cap) and drained on
-//! shutdown, none of which `axum::serve` offers over TLS.
+//! handshake and header-read timeouts, a connection cap) and stopped without
+//! failing a request, none of which `axum::serve` offers over TLS.
+//!
+//! Stopping takes two steps. [`Closing::close`] (SIGTERM): the listener keeps
+//! accepting, every response from then on carries `Connection: close`, and a
+//! connection that stays idle is closed, so keep-alive clients leave for other
+//! replicas between requests rather than meeting a closed connection in the
+//! middle of one. Then the `shutdown` future: the listener closes and open
+//! connections finish what they are serving.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::{HeaderValue, Request, header};
+use axum::response::Response;
+use axum::routing::future::RouteFuture;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use hyper_util::service::TowerToHyperService;
+use tokio::io::AsyncReadExt as _;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 
 /// How long to pause after an accept error that is not about one connection
 /// (for example EMFILE), so the loop does not spin while the process is out
 /// of file descriptors.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(250);
+
+/// Once closing, a connection that answered nothing for this long is closed.
+/// Clients that keep sending get `Connection: close` on their next answer
+/// instead; only one that sends its first request after this much silence,
+/// at the very moment it is closed, can meet the close.
+const IDLE_CLOSE: Duration = Duration::from_millis(500);
+
+/// After the last response of a connection, what the client still sends is
+/// read and discarded (the rest of a refused body, say) for up to this
+/// long, or this many bytes, before the socket is closed: closing a socket
+/// with unread input makes the kernel send a reset, and a client that is
+/// still sending would meet the reset instead of reading its answer.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 64 * 1024 * 1024;
 
 /// Limits of the HTTPS listener.
 #[derive(Clone, Debug)]
@@ -41,6 +69,9 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// Longest wait on shutdown for in-flight requests to finish.
     pub shutdown_grace: Duration,
+    /// The first step of stopping (see the module's documentation); taken at
+    /// the latest when `shutdown` resolves.
+    pub closing: Closing,
 }
 
 impl Default for ServeOptions {
@@ -50,14 +81,51 @@ impl Default for ServeOptions {
             handshake_timeout: Duration::from_secs(10),
             max_connections: 4096,
             shutdown_grace: Duration::from_secs(30),
+            closing: Closing::default(),
         }
+    }
+}
+
+/// Tells the HTTPS listener that the process is stopping: from then on every
+/// response carries `Connection: close` and idle connections are closed,
+/// while new connections are still served. Cheap to clone and to check.
+#[derive(Clone, Debug, Default)]
+pub struct Closing(Arc<ClosingState>);
+
+#[derive(Debug, Default)]
+struct ClosingState {
+    /// Read on every response.
+    closing: AtomicBool,
+    /// Wakes the connections.
+    notify: Notify,
+}
+
+impl Closing {
+    pub fn close(&self) {
+        self.0.closing.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.0.closing.load(Ordering::Relaxed)
+    }
+
+    async fn closed(&self) {
+        let mut notified = pin!(self.0.notify.notified());
+        // Registered before the flag is read, so a `close` in between
+        // still wakes it.
+        notified.as_mut().enable();
+        if self.0.closing.load(Ordering::SeqCst) {
+            return;
+        }
+        notified.await;
     }
 }
 
 /// Serves `app` over HTTPS (HTTP/1.1) on `listener` until `shutdown`
 /// resolves, then stops accepting, lets every open connection finish the
-/// request it is serving, and returns once they have closed or
-/// `opts.shutdown_grace` has passed.
+/// request it is serving (closing as after `opts.closing`), and returns once
+/// they have closed or `opts.shutdown_grace` has passed.
 pub async fn serve_tls(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
@@ -67,7 +135,6 @@ pub async fn serve_tls(
 ) -> io::Result<()> {
     let conn = Arc::new(ConnConfig::new(tls, app, &opts));
     let mut slots = Slots::new(opts.max_connections);
-    let graceful = GracefulShutdown::new();
     let mut tasks = JoinSet::new();
     let mut shutdown = pin!(shutdown);
     if let Ok(addr) = listener.local_addr() {
@@ -88,8 +155,7 @@ pub async fn serve_tls(
         match accepted {
             Ok((stream, peer)) => {
                 let conn = Arc::clone(&conn);
-                let watcher = graceful.watcher();
-                tasks.spawn(async move { conn.serve(stream, peer, watcher, slot).await });
+                tasks.spawn(async move { conn.serve(stream, peer, slot).await });
             }
             Err(err) if accept_error_needs_backoff(&err) => {
                 tracing::warn!(error = %err, "accepting a connection failed; backing off");
@@ -104,7 +170,8 @@ pub async fn serve_tls(
     // Closing the listener makes new connections fail fast instead of
     // waiting in the backlog of a process that is going away.
     drop(listener);
-    drain(graceful, tasks, opts.shutdown_grace).await;
+    opts.closing.close();
+    drain(tasks, opts.shutdown_grace).await;
     Ok(())
 }
 
@@ -234,15 +301,12 @@ fn accept_error_needs_backoff(err: &io::Error) -> bool {
     )
 }
 
-/// Tells every connection to finish its current request and close, then
-/// waits for them up to `grace`, aborting whatever is left.
-async fn drain(graceful: GracefulShutdown, mut tasks: JoinSet<()>, grace: Duration) {
+/// Waits up to `grace` for the connections, closing since `Closing::close`,
+/// to end; aborts whatever is left.
+async fn drain(mut tasks: JoinSet<()>, grace: Duration) {
     let open = tasks.len();
     tracing::info!(open, grace_ms = grace.as_millis(), "draining connections");
-    let finish = async {
-        graceful.shutdown().await;
-        while tasks.join_next().await.is_some() {}
-    };
+    let finish = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(grace, finish).await.is_err() {
         tracing::warn!(
             open = tasks.len(),
@@ -258,7 +322,10 @@ struct ConnConfig {
     http: http1::Builder,
     app: Router,
     handshake_timeout: Duration,
+    closing: Closing,
 }
+
+type HttpConnection = http1::Connection<TokioIo<TlsStream<TcpStream>>, ConnService>;
 
 impl ConnConfig {
     fn new(tls: Arc<rustls::ServerConfig>, app: Router, opts: &ServeOptions) -> Self {
@@ -271,19 +338,14 @@ impl ConnConfig {
             http,
             app,
             handshake_timeout: opts.handshake_timeout,
+            closing: opts.closing.clone(),
         }
     }
 
     /// Runs one connection: TLS handshake, then HTTP/1.1 until the client
-    /// leaves, a timeout fires or shutdown drains it. `_slot` is held for
+    /// leaves, a timeout fires, or closing closes it. `_slot` is held for
     /// the connection's lifetime to count it against the limit.
-    async fn serve(
-        &self,
-        stream: TcpStream,
-        peer: SocketAddr,
-        watcher: Watcher,
-        _slot: OwnedSemaphorePermit,
-    ) {
+    async fn serve(&self, stream: TcpStream, peer: SocketAddr, _slot: OwnedSemaphorePermit) {
         // Admission responses are small; don't let Nagle delay them.
         let _ = stream.set_nodelay(true);
         let handshake = tokio::time::timeout(self.handshake_timeout, self.acceptor.accept(stream));
@@ -298,12 +360,113 @@ impl ConnConfig {
                 return;
             }
         };
-        let service = TowerToHyperService::new(self.app.clone());
-        let conn = self.http.serve_connection(TokioIo::new(tls), service);
-        if let Err(err) = watcher.watch(conn).await {
+        let state = Arc::new(ConnState {
+            closing: self.closing.clone(),
+            answered: AtomicU64::new(0),
+        });
+        let service = ConnService {
+            app: self.app.clone(),
+            conn: Arc::clone(&state),
+        };
+        let mut conn = self.http.serve_connection(TokioIo::new(tls), service);
+        let done = run(&mut conn, &state).await;
+        if let Err(err) = &done {
             // Timeouts and clients hanging up are routine for a server.
             tracing::debug!(%peer, error = %err, "connection ended with error");
         }
+        // hyper has sent its last answer (after a request it could not
+        // parse, a 400) and shut the write side down.
+        if done.as_ref().is_ok() || done.as_ref().is_err_and(hyper::Error::is_parse) {
+            linger(conn.into_parts().io.into_inner().into_inner().0).await;
+        }
+    }
+}
+
+/// Drives `conn` to its end; once closing, closes it as soon as it is idle.
+async fn run(conn: &mut HttpConnection, state: &ConnState) -> hyper::Result<()> {
+    tokio::select! {
+        biased;
+        done = &mut *conn => return done,
+        () = state.closing.closed() => {}
+    }
+    loop {
+        let answered = state.answered.load(Ordering::Relaxed);
+        tokio::select! {
+            biased;
+            done = &mut *conn => return done,
+            () = tokio::time::sleep(IDLE_CLOSE) => {}
+        }
+        if state.answered.load(Ordering::Relaxed) == answered {
+            // Closes an idle connection at once; one in the middle of a
+            // request closes after its answer.
+            Pin::new(&mut *conn).graceful_shutdown();
+            return conn.await;
+        }
+    }
+}
+
+/// Reads and discards what the client still sends, until it closes its side
+/// or the linger bounds are reached; then the socket is closed.
+async fn linger(mut tcp: TcpStream) {
+    let mut buf = vec![0; 16 * 1024];
+    let mut left = LINGER_BYTES;
+    let discard = async {
+        while let Ok(n @ 1..) = tcp.read(&mut buf).await {
+            left = left.saturating_sub(n);
+            if left == 0 {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, discard).await;
+}
+
+/// What one connection's service shares with its task.
+struct ConnState {
+    closing: Closing,
+    /// Responses given so far: how the task tells an idle connection.
+    answered: AtomicU64,
+}
+
+/// The app as one connection's hyper service.
+struct ConnService {
+    app: Router,
+    conn: Arc<ConnState>,
+}
+
+impl hyper::service::Service<Request<Incoming>> for ConnService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn call(&self, req: Request<Incoming>) -> Answer {
+        // Router's `poll_ready` is always ready.
+        let route = tower::Service::call(&mut self.app.clone(), req);
+        Answer {
+            route,
+            conn: Arc::clone(&self.conn),
+        }
+    }
+}
+
+/// The app's response, marked `Connection: close` once closing.
+struct Answer {
+    route: RouteFuture<Infallible>,
+    conn: Arc<ConnState>,
+}
+
+impl Future for Answer {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let Ok(mut rsp) = ready!(Pin::new(&mut this.route).poll(cx));
+        this.conn.answered.fetch_add(1, Ordering::Relaxed);
+        if this.conn.closing.is_closing() {
+            rsp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        Poll::Ready(Ok(rsp))
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -42,6 +42,11 @@ async fn validate(State(w): State<Arc<Webhook>>, req: Request) -> Response {
 }
 
 async fn serve(w: &Webhook, endpoint: Endpoint, req: Request) -> Response {
+    // A declared length over the limit is refused on the head: waiting for
+    // the body would only hold the connection for --body-timeout-seconds.
+    if HttpBody::size_hint(req.body()).lower() > MAX_BODY_BYTES as u64 {
+        return too_large();
+    }
     let read = tokio::time::timeout(w.body_timeout, read_body(req.into_body())).await;
     let body = match read {
         Err(_) => {
@@ -97,44 +102,38 @@ async fn serve(w: &Webhook, endpoint: Endpoint, req: Request) -> Response {
     }
 }
 
-/// Past this, an oversized body is no longer drained: the connection is dropped.
-const DRAIN_LIMIT_BYTES: usize = 4 * MAX_BODY_BYTES;
-
 enum BodyError {
     TooLarge,
     Read(axum::Error),
 }
 
-/// Reads the body up to the limit. An oversized body is read to its end (up to
-/// a bound) before the 413, because closing a socket with unread data resets
-/// the connection and the client would never see the answer.
+/// Reads the body up to the limit, stopping as soon as it is passed. What
+/// the client still sends after the 413 is discarded by the server's
+/// lingering close (`server::linger`), so the client reads its answer.
 async fn read_body(mut body: Body) -> Result<Bytes, BodyError> {
     let mut buf = BytesMut::new();
-    let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(BodyError::Read)?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        seen = seen.saturating_add(data.len());
-        if seen > DRAIN_LIMIT_BYTES {
+        if buf.len() + data.len() > MAX_BODY_BYTES {
             return Err(BodyError::TooLarge);
         }
-        if seen <= MAX_BODY_BYTES {
-            buf.extend_from_slice(&data);
-        }
-    }
-    if seen > MAX_BODY_BYTES {
-        return Err(BodyError::TooLarge);
+        buf.extend_from_slice(&data);
     }
     Ok(buf.freeze())
 }
 
+/// A 413; the connection closes after it, as the rest of the body is not read.
 fn too_large() -> Response {
-    plain(
+    let mut rsp = plain(
         StatusCode::PAYLOAD_TOO_LARGE,
         &format!("request body larger than {MAX_BODY_BYTES} bytes"),
-    )
+    );
+    rsp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    rsp
 }
 
 /// A one-line plain-text answer (newlines in the reason are folded).

@@ -39,6 +39,8 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
         no_import,
         no_triggers,
         shutdown_delay_seconds,
+        // Read by main, which sets up logging before anything runs.
+        log_format: _,
     } = args;
     let config = Arc::new(Config::load(global.config.as_deref()).map_err(|e| e.to_string())?);
     crate::dirstore::set_max_file_bytes(config.directory.max_file_bytes);
@@ -51,8 +53,11 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
     let (authority, backend) = match global.streams_dir.clone() {
         Some(dir) => {
             start_directory(dir, dir_poll_ms, &store, &metrics, &shutdown)?;
-            // One process owns a directory: it always leads.
-            let _ = leader_tx.send(true);
+            // One process owns a directory: it leads when it imports (there
+            // are no triggers in directory mode).
+            if !no_import {
+                let _ = leader_tx.send(true);
+            }
             (Authority::Directory, Backend::Directory)
         }
         None => {
@@ -78,18 +83,23 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
             )
         }
     };
-    let gauge = metrics.leader.clone();
-    let mut leading = leader_rx.clone();
-    tokio::spawn(async move {
-        loop {
-            let now = *leading.borrow_and_update();
-            gauge.set(i64::from(now));
-            tracing::info!(leader = now, "importer leadership");
-            if leading.changed().await.is_err() {
-                return;
+    let triggers = cluster_client.is_some() && !no_triggers;
+    if no_import && !triggers {
+        tracing::info!("importer and triggers off: this replica does not lead");
+    } else {
+        let gauge = metrics.leader.clone();
+        let mut leading = leader_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                let now = *leading.borrow_and_update();
+                gauge.set(i64::from(now));
+                tracing::info!(leader = now, importer = !no_import, triggers, "leadership");
+                if leading.changed().await.is_err() {
+                    return;
+                }
             }
-        }
-    });
+        });
+    }
 
     let certs = tls::CertReloader::load(&tls_cert, &tls_key).map_err(|e| e.to_string())?;
     tokio::spawn(certs.clone().watch(
@@ -149,12 +159,17 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
 
     let signal_store = store.clone();
     let stop_serving = shutdown.clone();
+    let closing = server::Closing::default();
+    let close_connections = closing.clone();
     tokio::spawn(async move {
         server::shutdown_signal().await;
+        // Readiness first, so no answer says `Connection: close` while the
+        // endpoints controller could still send new connections here.
         signal_store.begin_shutdown();
+        close_connections.close();
         tracing::info!(
             delay_seconds = shutdown_delay_seconds,
-            "shutting down: readiness is false"
+            "shutting down: readiness is false, connections close after their next answer"
         );
         tokio::time::sleep(Duration::from_secs(shutdown_delay_seconds)).await;
         stop_serving.cancel();
@@ -165,6 +180,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
     let opts = server::ServeOptions {
         header_read_timeout: Duration::from_secs(header_timeout_seconds.max(1)),
         handshake_timeout: Duration::from_secs(header_timeout_seconds.max(1)),
+        closing,
         ..server::ServeOptions::default()
     };
     let served = server::serve_tls(

@@ -54,6 +54,8 @@ pub struct Server {
     pub certs_dir: tempfile::TempDir,
     /// Lines the server logged after start-up.
     pub log: mpsc::Receiver<String>,
+    /// Lines the server logged until it listened.
+    pub startup: Vec<String>,
 }
 
 impl Server {
@@ -110,11 +112,18 @@ impl Server {
                 )
             });
             seen.push(line.clone());
+            // `addr=…` in text logs, `"addr":"…"` with --log-format json.
             let addr = || {
-                line.split("addr=")
-                    .nth(1)
-                    .and_then(|a| a.split_whitespace().next())
-                    .and_then(|a| a.parse::<SocketAddr>().ok())
+                let json = serde_json::from_str::<Value>(&line).ok();
+                let text = json.as_ref().map_or_else(
+                    || {
+                        line.split("addr=")
+                            .nth(1)
+                            .and_then(|a| a.split_whitespace().next())
+                    },
+                    |event| event["addr"].as_str(),
+                );
+                text.and_then(|a| a.parse::<SocketAddr>().ok())
             };
             if line.contains("serving https") {
                 https = addr();
@@ -129,6 +138,7 @@ impl Server {
             ca_pem: generated.ca_pem,
             certs_dir,
             log: rx,
+            startup: seen,
         }
     }
 

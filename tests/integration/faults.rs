@@ -1,8 +1,10 @@
 //! Fault tests: the real binary under the failures `failurePolicy: Fail` turns
 //! into outages or into wrong answers. SIGTERM under load, stalled clients,
 //! SIGKILL in the middle of directory-mode status writes, a broken stream
-//! file, SubjectAccessReviews that fail or hang, and an API watch that keeps
-//! breaking. Everything runs on 127.0.0.1 and every wait is bounded.
+//! file, SubjectAccessReviews that fail or hang, an API watch that keeps
+//! breaking, bodies over the size limit, and an audit log whose directory
+//! disappears or whose disk fills up. Everything runs on 127.0.0.1 and every
+//! wait is bounded.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -36,7 +38,10 @@ const HOST: &str = "image-registry.openshift-image-registry.svc:5000";
 
 /// A TLS connection to the webhook, or why not (never panics: after
 /// shutdown a refused connection is an expected answer).
-async fn tls_open(addr: SocketAddr, ca_pem: &str) -> Result<TlsStream<TcpStream>, String> {
+pub(crate) async fn tls_open(
+    addr: SocketAddr,
+    ca_pem: &str,
+) -> Result<TlsStream<TcpStream>, String> {
     let tcp = tokio::time::timeout(BOUND, TcpStream::connect(addr))
         .await
         .map_err(|_| "connect timed out".to_owned())?
@@ -49,7 +54,10 @@ async fn tls_open(addr: SocketAddr, ca_pem: &str) -> Result<TlsStream<TcpStream>
 }
 
 /// A keep-alive HTTP/1.1 client connection over TLS.
-async fn http_open(addr: SocketAddr, ca_pem: &str) -> Result<SendRequest<Full<Bytes>>, String> {
+pub(crate) async fn http_open(
+    addr: SocketAddr,
+    ca_pem: &str,
+) -> Result<SendRequest<Full<Bytes>>, String> {
     let tls = tls_open(addr, ca_pem).await?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
@@ -58,7 +66,7 @@ async fn http_open(addr: SocketAddr, ca_pem: &str) -> Result<SendRequest<Full<By
     Ok(sender)
 }
 
-fn post(path: &str, body: &Value) -> hyper::Request<Full<Bytes>> {
+pub(crate) fn post(path: &str, body: &Value) -> hyper::Request<Full<Bytes>> {
     hyper::Request::post(path)
         .header("host", "localhost")
         .header("content-type", "application/json")
@@ -69,7 +77,7 @@ fn post(path: &str, body: &Value) -> hyper::Request<Full<Bytes>> {
 }
 
 /// Sends one request on `sender` and reads the whole answer, all bounded.
-async fn exchange(
+pub(crate) async fn exchange(
     sender: &mut SendRequest<Full<Bytes>>,
     req: hyper::Request<Full<Bytes>>,
 ) -> Result<(StatusCode, Bytes), String> {
@@ -87,7 +95,7 @@ async fn exchange(
 }
 
 /// The status of an admin GET, or `None` when the admin listener does not answer.
-async fn admin_status(admin: SocketAddr, path: &str) -> Option<StatusCode> {
+pub(crate) async fn admin_status(admin: SocketAddr, path: &str) -> Option<StatusCode> {
     let stream = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(admin))
         .await
         .ok()?
@@ -107,7 +115,7 @@ async fn admin_status(admin: SocketAddr, path: &str) -> Option<StatusCode> {
     Some(rsp.status())
 }
 
-async fn admin_text(admin: SocketAddr, path: &str) -> String {
+pub(crate) async fn admin_text(admin: SocketAddr, path: &str) -> String {
     let stream = TcpStream::connect(admin).await.expect("connect admin");
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -125,7 +133,7 @@ async fn admin_text(admin: SocketAddr, path: &str) -> String {
     String::from_utf8_lossy(&body).into_owned()
 }
 
-async fn wait_ready(admin: SocketAddr) {
+pub(crate) async fn wait_ready(admin: SocketAddr) {
     let deadline = Instant::now() + BOUND;
     while admin_status(admin, "/readyz").await != Some(StatusCode::OK) {
         assert!(Instant::now() < deadline, "never ready");
@@ -133,9 +141,8 @@ async fn wait_ready(admin: SocketAddr) {
     }
 }
 
-/// The value of a metric line (first match of `prefix`), 0 when absent.
 /// A Pod review with its own uid.
-fn pod_review(ns: &str, uid: &str, sa: &str, images: &[&str]) -> Value {
+pub(crate) fn pod_review(ns: &str, uid: &str, sa: &str, images: &[&str]) -> Value {
     let containers: Vec<Value> = images
         .iter()
         .enumerate()
@@ -153,7 +160,12 @@ fn pod_review(ns: &str, uid: &str, sa: &str, images: &[&str]) -> Value {
 }
 
 /// Checks a `/mutate` answer that should pin container 0 to `pinned`; the reason when not.
-fn check_pinned(status: StatusCode, body: &[u8], uid: &str, pinned: &str) -> Result<(), String> {
+pub(crate) fn check_pinned(
+    status: StatusCode,
+    body: &[u8],
+    uid: &str,
+    pinned: &str,
+) -> Result<(), String> {
     if status != StatusCode::OK {
         return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(body)));
     }
@@ -224,9 +236,10 @@ struct Sample {
 /// sending it reviews. With `--shutdown-delay-seconds 1`: readiness turns 503
 /// at once while the listener keeps serving (so the endpoints controller can
 /// take the pod out of the Service), then open requests are finished, and the
-/// process exits 0. An in-flight request is never cut off; only requests sent
-/// on a keep-alive connection after the delay may meet its close, which the
-/// API server retries.
+/// process exits 0. An in-flight request is never cut off. These clients
+/// reconnect whatever readiness says, so after the delay their connection
+/// attempts fail; that clients that follow readiness see no failure at all is
+/// `reliability::sigterm_under_keep_alive_load_fails_no_request`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_answers_every_accepted_request_and_exits_zero() {
     let dir = example_streams();
@@ -1344,4 +1357,420 @@ async fn watches_that_end_at_once_are_retried_with_backoff() {
         watches <= 20,
         "watches that end at once were re-opened {watches} times in 2 s"
     );
+}
+
+// ------------------------------------------- 7. bodies over the size limit --
+
+/// Everything the server sends on `tls` until it closes the connection, while
+/// `body` is written to it (in 64 KiB pieces, then the write side is shut);
+/// the reason when the connection ends in anything but a clean close, or
+/// the writes fail.
+async fn exchange_raw(
+    tls: TlsStream<TcpStream>,
+    head: String,
+    body: Vec<u8>,
+) -> Result<String, String> {
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let writer = tokio::spawn(async move {
+        wr.write_all(head.as_bytes()).await?;
+        for piece in body.chunks(64 * 1024) {
+            wr.write_all(piece).await?;
+        }
+        wr.flush().await?;
+        wr.shutdown().await
+    });
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(BOUND, rd.read_to_end(&mut raw)).await;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    match read {
+        Err(_) => return Err(format!("no close within {BOUND:?}; got {text:?}")),
+        Ok(Err(e)) => return Err(format!("connection broken ({e}) after {text:?}")),
+        Ok(Ok(_)) => {}
+    }
+    match tokio::time::timeout(BOUND, writer).await {
+        Err(_) => Err("the body was not taken within the bound".into()),
+        Ok(Ok(Ok(()))) => Ok(text),
+        Ok(Ok(Err(e))) => Err(format!("sending the body failed ({e}) after {text:?}")),
+        Ok(Err(e)) => Err(format!("writer task: {e}")),
+    }
+}
+
+/// The status line and head of the first answer in `raw`.
+fn first_head(raw: &str) -> &str {
+    raw.split("\r\n\r\n").next().unwrap_or_default()
+}
+
+/// A request that declares a body over 3 MiB is refused on its head, without
+/// waiting for the body (the old answer was a 408 once `--body-timeout-seconds`
+/// had passed); a chunked body is refused as soon as it passes the limit; and
+/// whatever the client still sends after the answer is read and discarded, so
+/// the connection ends in a clean close and the client reads its 413 rather
+/// than a reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_limit_get_413_and_a_clean_close() {
+    let dir = example_streams();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--no-import",
+            "--body-timeout-seconds",
+            "60",
+            "--audit-log",
+            "/dev/null",
+        ],
+    );
+    let (addr, ca) = (server.addr, server.ca_pem.clone());
+    let big = 20 * 1024 * 1024;
+
+    // Declared too large, body never sent: answered at once.
+    let head = format!(
+        "POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {big}\r\n\r\n"
+    );
+    let tls = tls_open(addr, &ca).await.expect("connect");
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    wr.write_all(head.as_bytes()).await.expect("head");
+    wr.flush().await.expect("flush");
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(BOUND, rd.read_to_end(&mut raw)).await;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    assert!(
+        read.is_ok(),
+        "no answer while the declared body is not sent: {text:?}"
+    );
+    let head_text = first_head(&text).to_ascii_lowercase();
+    assert!(head_text.starts_with("http/1.1 413"), "{text:?}");
+    assert!(head_text.contains("connection: close"), "{text:?}");
+    assert!(text.contains("3145728 bytes"), "{text:?}");
+    drop((rd, wr));
+
+    // Declared too large and sent anyway; chunked past the limit.
+    let chunked = {
+        let mut b = Vec::new();
+        for _ in 0..(big / (64 * 1024)) {
+            b.extend_from_slice(format!("{:x}\r\n", 64 * 1024).as_bytes());
+            b.extend(std::iter::repeat_n(b' ', 64 * 1024));
+            b.extend_from_slice(b"\r\n");
+        }
+        b.extend_from_slice(b"0\r\n\r\n");
+        b
+    };
+    let cases = [
+        ("declared and sent", head.clone(), vec![b' '; big]),
+        (
+            "chunked",
+            "POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned(),
+            chunked,
+        ),
+    ];
+    for (what, head, body) in cases {
+        let tls = tls_open(addr, &ca).await.expect("connect");
+        let text = exchange_raw(tls, head, body)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(
+            first_head(&text).starts_with("HTTP/1.1 413"),
+            "{what}: {text:?}"
+        );
+    }
+
+    // A hyper client streaming a chunked body gets its 413 too.
+    let tls = tls_open(addr, &ca).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("http handshake");
+    tokio::spawn(conn);
+    let pieces = futures::stream::iter((0..(big / (64 * 1024))).map(|_| {
+        Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(Bytes::from(vec![
+            b' ';
+            64 * 1024
+        ])))
+    }));
+    let req = hyper::Request::post("/validate")
+        .header("host", "localhost")
+        .body(http_body_util::StreamBody::new(pieces))
+        .expect("request");
+    let rsp = tokio::time::timeout(BOUND, sender.send_request(req))
+        .await
+        .expect("answered in time")
+        .expect("an answer, not a broken connection");
+    assert_eq!(rsp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // A body longer than its Content-Length: the declared bytes are the
+    // request (not an AdmissionReview: 400); the rest cannot be a request
+    // either, and the connection still ends in a clean close.
+    let tls = tls_open(addr, &ca).await.expect("connect");
+    let text = exchange_raw(
+        tls,
+        "POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n".to_owned(),
+        vec![b'{'; 8 * 1024 * 1024],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("longer than declared: {e}"));
+    assert!(first_head(&text).starts_with("HTTP/1.1 400"), "{text:?}");
+
+    // Still serving.
+    let pinned = example_digest("marsview.yaml", 0);
+    let (status, body) = server
+        .post(
+            "/mutate",
+            serde_json::to_vec(&pod_review(
+                "toms-project",
+                "after",
+                "default",
+                &["marsview:latest"],
+            ))
+            .expect("json"),
+        )
+        .await;
+    check_pinned(status, &body, "after", &pinned).expect("right answer afterwards");
+}
+
+// ----------------------------- 8. audit records are never lost silently --
+
+/// Sends `n` reviews with uids `PREFIX-i`, each answered; their uids.
+async fn send_reviews(server: &Server, prefix: &str, n: usize) -> Vec<String> {
+    let pinned = example_digest("marsview.yaml", 0);
+    let mut uids = Vec::new();
+    for i in 0..n {
+        let uid = format!("{prefix}-{i}");
+        let (status, body) = server
+            .post(
+                "/mutate",
+                serde_json::to_vec(&pod_review(
+                    "toms-project",
+                    &uid,
+                    "default",
+                    &["marsview:latest"],
+                ))
+                .expect("json"),
+            )
+            .await;
+        check_pinned(status, &body, &uid, &pinned).expect("admission answers whatever the disk");
+        uids.push(uid);
+    }
+    uids
+}
+
+/// The uids of the records in an audit file; panics on any line that is not
+/// one whole JSON record.
+fn audit_uids(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.split_inclusive('\n')
+        .map(|line| {
+            assert!(
+                line.ends_with('\n'),
+                "a partial line ends {}: {line:?}",
+                path.display()
+            );
+            let rec: imagestream_webhook::audit::AuditRecord = serde_json::from_str(line)
+                .unwrap_or_else(|e| {
+                    panic!("not one whole record in {} ({e}): {line:?}", path.display())
+                });
+            rec.uid
+        })
+        .collect()
+}
+
+async fn dropped(server: &Server) -> f64 {
+    metric(
+        &admin_text(server.admin, "/metrics").await,
+        "imagestream_webhook_audit_records_dropped_total",
+    )
+}
+
+/// Waits (bounded) until `done` holds, sending one more review named
+/// `PREFIX-i` before each check (each review is a chance for the writer to
+/// retry); the uids sent.
+async fn send_until(
+    server: &Server,
+    prefix: &str,
+    mut done: impl AsyncFnMut() -> bool,
+    what: &str,
+) -> Vec<String> {
+    let mut sent = Vec::new();
+    let deadline = Instant::now() + BOUND;
+    for i in 0.. {
+        if done().await {
+            return sent;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        sent.extend(send_reviews(server, &format!("{prefix}-{i}"), 1).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    unreachable!()
+}
+
+/// Every sent record is in the files or counted as dropped, never both and
+/// never neither.
+fn assert_accounted(sent: &[String], written: &[String], dropped: f64) {
+    let mut seen = std::collections::HashSet::new();
+    for uid in written {
+        assert!(seen.insert(uid), "{uid} written twice");
+        assert!(sent.contains(uid), "{uid} written but never sent");
+    }
+    assert_eq!(
+        written.len() as f64 + dropped,
+        sent.len() as f64,
+        "{} sent, {} written, {dropped} counted as dropped",
+        sent.len(),
+        written.len()
+    );
+}
+
+/// The audit log's directory is removed while the server runs (a volume
+/// unmounted, a careless cleanup): every record that cannot be written is
+/// counted and the cause logged, and once the directory is back the file is
+/// created again and records flow into it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_records_are_counted_while_the_log_directory_is_gone() {
+    let dir = example_streams();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let sub = logs.path().join("audit");
+    std::fs::create_dir(&sub).expect("mkdir");
+    let path = sub.join("audit.log");
+    let server = Server::start(
+        dir.path(),
+        &["--no-import", "--audit-log", path.to_str().expect("path")],
+    );
+    wait_ready(server.admin).await;
+
+    let mut sent = send_reviews(&server, "before", 5).await;
+    let deadline = Instant::now() + BOUND;
+    while audit_uids(&path).len() < 5 {
+        assert!(Instant::now() < deadline, "records never written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = audit_uids(&path);
+
+    std::fs::remove_dir_all(&sub).expect("remove the directory");
+    sent.extend(send_reviews(&server, "gone", 10).await);
+    let deadline = Instant::now() + BOUND;
+    while dropped(&server).await < 10.0 {
+        assert!(
+            Instant::now() < deadline,
+            "records written into a deleted file were not counted as dropped: {}",
+            dropped(&server).await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let logged: Vec<String> = server.log.try_iter().collect();
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.contains("audit") && l.contains("dropped")),
+        "the cause was not logged:\n{}",
+        logged.join("\n")
+    );
+
+    std::fs::create_dir(&sub).expect("mkdir again");
+    let p = path.clone();
+    sent.extend(
+        send_until(
+            &server,
+            "after",
+            async || !audit_uids(&p).is_empty(),
+            "the audit file was never created again",
+        )
+        .await,
+    );
+    // What is sent now is written, not dropped.
+    sent.extend(send_reviews(&server, "steady", 5).await);
+    let deadline = Instant::now() + BOUND;
+    while !audit_uids(&path).contains(&"steady-4".to_owned()) {
+        assert!(
+            Instant::now() < deadline,
+            "records after the recovery never written"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut written = before;
+    written.extend(audit_uids(&path));
+    assert_accounted(&sent, &written, dropped(&server).await);
+}
+
+/// Sets the soft file-size limit (RLIMIT_FSIZE) of process `pid`.
+fn set_file_size_limit(pid: u32, bytes: Option<u64>) {
+    let limit = libc::rlimit {
+        rlim_cur: bytes.unwrap_or(libc::RLIM_INFINITY),
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: prlimit reads `limit` and writes nothing (a null old limit).
+    let rc = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_FSIZE,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+/// The audit file cannot grow (a full disk, simulated by a file-size limit on
+/// the process: the write that crosses it is cut short, the next ones fail):
+/// admission goes on, every record that is not written whole is counted and
+/// the cause logged, the file never keeps half a record, and once it can grow
+/// again records flow into it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_audit_file_never_keeps_half_a_record() {
+    let dir = example_streams();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let path = logs.path().join("audit.log");
+    let server = Server::start(
+        dir.path(),
+        &["--no-import", "--audit-log", path.to_str().expect("path")],
+    );
+    wait_ready(server.admin).await;
+
+    let mut sent = send_reviews(&server, "before", 3).await;
+    let deadline = Instant::now() + BOUND;
+    while audit_uids(&path).len() < 3 {
+        assert!(Instant::now() < deadline, "records never written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Room for one and a half more records.
+    let size = std::fs::metadata(&path).expect("size").len();
+    set_file_size_limit(server.pid(), Some(size + size / 2));
+
+    sent.extend(send_reviews(&server, "full", 10).await);
+    let p = path.clone();
+    let s = sent.len();
+    let metrics_of = server.admin;
+    send_until(
+        &server,
+        "more",
+        async || {
+            let d = metric(
+                &admin_text(metrics_of, "/metrics").await,
+                "imagestream_webhook_audit_records_dropped_total",
+            );
+            d >= 1.0 && audit_uids(&p).len() as f64 + d >= s as f64
+        },
+        "records that did not fit were never counted as dropped",
+    )
+    .await
+    .into_iter()
+    .for_each(|uid| sent.push(uid));
+    let logged: Vec<String> = server.log.try_iter().collect();
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.contains("audit") && l.contains("dropped")),
+        "the cause was not logged:\n{}",
+        logged.join("\n")
+    );
+    // Each line is one whole record, also right at the limit.
+    audit_uids(&path);
+
+    set_file_size_limit(server.pid(), None);
+    sent.extend(send_reviews(&server, "after", 5).await);
+    let deadline = Instant::now() + BOUND;
+    while !audit_uids(&path).contains(&"after-4".to_owned()) {
+        assert!(
+            Instant::now() < deadline,
+            "records never written once there is room"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_accounted(&sent, &audit_uids(&path), dropped(&server).await);
 }

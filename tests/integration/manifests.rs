@@ -651,6 +651,7 @@ fn deployment_is_redundant_probed_and_locked_down() {
         "--config=/etc/imagestream-webhook/config/config.yaml",
         "--audit-log=-",
         "--shutdown-delay-seconds=5",
+        "--log-format=json",
     ] {
         assert!(args.iter().any(|a| a == arg), "missing {arg}");
     }

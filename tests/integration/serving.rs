@@ -447,7 +447,7 @@ async fn shutdown_answers_in_flight_requests_then_returns() {
     drop(both);
 
     server.shutdown();
-    // The idle keep-alive connection is closed at once...
+    // The idle keep-alive connection is closed (once idle for half a second)...
     timeout(BOUND, idle.driver).await.unwrap().unwrap();
     // ...while the one whose handler sleeps 300ms is answered.
     assert_eq!(slow_rsp.await.unwrap(), StatusCode::OK);
@@ -462,6 +462,73 @@ async fn shutdown_answers_in_flight_requests_then_returns() {
 
     release.notify_one();
     assert_eq!(gated_rsp.await.unwrap(), StatusCode::OK);
+    server.join().await.unwrap();
+}
+
+/// Whether an answer says `Connection: close`.
+fn says_close(rsp: &hyper::Response<hyper::body::Incoming>) -> bool {
+    rsp.headers()
+        .get_all(hyper::header::CONNECTION)
+        .iter()
+        .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+}
+
+impl Client {
+    async fn get_response(&mut self, path: &str) -> hyper::Response<hyper::body::Incoming> {
+        let req = hyper::Request::get(path)
+            .header("host", "localhost")
+            .body(Empty::new())
+            .unwrap();
+        timeout(BOUND, self.sender.send_request(req))
+            .await
+            .expect("response within bound")
+            .unwrap()
+    }
+}
+
+/// After `Closing::close` (SIGTERM) the listener still serves, but every
+/// answer says `Connection: close`, so keep-alive clients leave between two
+/// requests, and a connection left idle is closed by the server.
+#[tokio::test]
+async fn closing_marks_every_answer_and_closes_idle_connections() {
+    let closing = server::Closing::default();
+    let opts = ServeOptions {
+        closing: closing.clone(),
+        ..ServeOptions::default()
+    };
+    let (server, certs, _dir) = serve_dev(opts).await;
+    let config = client_config(&certs.ca_pem, BOTH);
+
+    let mut busy = Client::open(server.addr, config.clone()).await.unwrap();
+    let idle = Client::open(server.addr, config.clone()).await.unwrap();
+    let rsp = busy.get_response("/").await;
+    assert!(!says_close(&rsp), "keep-alive before closing");
+
+    closing.close();
+    let rsp = busy.get_response("/").await;
+    assert_eq!(rsp.status(), StatusCode::OK);
+    assert!(
+        says_close(&rsp),
+        "answer after closing without Connection: close"
+    );
+    timeout(BOUND, busy.driver)
+        .await
+        .expect("the connection ends after its answer")
+        .unwrap();
+    // A connection opened now is served, and told to close too.
+    let mut late = Client::open(server.addr, config).await.unwrap();
+    let rsp = late.get_response("/slow").await;
+    assert_eq!(rsp.status(), StatusCode::OK);
+    assert!(says_close(&rsp));
+    // The idle one is closed by the server, the listener still open.
+    timeout(BOUND, idle.driver)
+        .await
+        .expect("the idle connection is closed")
+        .unwrap();
+    assert!(
+        TcpStream::connect(server.addr).await.is_ok(),
+        "still accepting"
+    );
     server.join().await.unwrap();
 }
 
