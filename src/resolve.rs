@@ -2,7 +2,7 @@
 //!
 //! Pure: reads only the snapshot, never a registry.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 use crate::reference::ImageRef;
@@ -188,14 +188,30 @@ fn pin<'i>(
     }
 }
 
+/// Tags named in the reason of a missing tag; the rest are counted.
+const TAGS_LISTED: usize = 20;
+
 fn pin_tag(entry: &StreamEntry, stream: StreamName<'_>, tag: &str) -> Result<Arc<str>, String> {
     let (name, ns) = (stream.name, stream.namespace);
     let Some(t) = entry.tag(tag) else {
         let tags = entry.tag_names();
-        let known = if tags.is_empty() {
+        let count = tags.len();
+        let known = if count == 0 {
             "it has no tags".to_owned()
         } else {
-            format!("its tags are {}", tags.join(", "))
+            // Every image of a request can have this reason: a stream of
+            // thousands of tags must not make each one kilobytes long.
+            let mut known = "its tags are ".to_owned();
+            for (i, name) in tags.take(TAGS_LISTED).enumerate() {
+                if i > 0 {
+                    known.push_str(", ");
+                }
+                known.push_str(name);
+            }
+            if count > TAGS_LISTED {
+                let _ = write!(known, " and {} more", count - TAGS_LISTED);
+            }
+            known
         };
         return Err(format!(
             "imagestream {stream} has no tag {tag:?} ({known}); add it with: imagestream-webhook tag SOURCE {name}:{tag} -n {ns}"
@@ -362,5 +378,25 @@ status:
         let deep = format!("{HOST}/a/b/c");
         let why = reason(&run(&s, "toms-project", false, &deep));
         assert!(why.contains("must be named"), "{why}");
+    }
+
+    /// A stream of many tags names a few in the reason and counts the rest:
+    /// every image of a request can carry this reason.
+    #[test]
+    fn a_missing_tag_of_a_stream_with_many_tags_has_a_short_reason() {
+        let tags: String = (0..500)
+            .map(|i| format!("  - {{name: t{i:03}}}\n"))
+            .collect();
+        let big = stream(&format!(
+            "metadata: {{name: big, namespace: ns}}\nspec:\n  lookupPolicy: {{local: true}}\n  tags:\n{tags}"
+        ));
+        let s = Snapshot::build([Arc::new(big)]);
+        let why = reason(&run(&s, "ns", false, "big:nope"));
+        assert!(
+            why.contains("its tags are t000, t001,") && why.contains("t019 and 480 more"),
+            "{why}"
+        );
+        assert!(!why.contains("t020"), "{why}");
+        assert!(why.len() < 400, "{}", why.len());
     }
 }
