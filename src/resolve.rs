@@ -5,6 +5,7 @@
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
+use crate::decision::clip;
 use crate::reference::ImageRef;
 use crate::snapshot::{Snapshot, StreamEntry};
 
@@ -190,6 +191,9 @@ fn pin<'i>(
 
 /// Tags named in the reason of a missing tag; the rest are counted.
 const TAGS_LISTED: usize = 20;
+/// Bytes of a tag's status text (an import failure, as a registry worded
+/// it) quoted in a reason: every image of a request can carry the reason.
+const STATUS_TEXT_LIMIT: usize = 512;
 
 fn pin_tag(entry: &StreamEntry, stream: StreamName<'_>, tag: &str) -> Result<Arc<str>, String> {
     let (name, ns) = (stream.name, stream.namespace);
@@ -221,11 +225,16 @@ fn pin_tag(entry: &StreamEntry, stream: StreamName<'_>, tag: &str) -> Result<Arc
         return Ok(image.clone());
     }
     if let Some(why) = &t.unusable {
+        let why = clip(why, STATUS_TEXT_LIMIT);
         return Err(format!(
             "tag {name}:{tag} of imagestream {stream} cannot be pinned: {why}; re-import it: imagestream-webhook import-image {name}:{tag} -n {ns}"
         ));
     }
-    match &t.import_failure {
+    match t
+        .import_failure
+        .as_deref()
+        .map(|f| clip(f, STATUS_TEXT_LIMIT))
+    {
         Some(failure) => Err(format!(
             "tag {name}:{tag} of imagestream {stream} is not yet imported: {failure}; fix the source and run: imagestream-webhook import-image {name}:{tag} -n {ns}"
         )),
@@ -378,6 +387,24 @@ status:
         let deep = format!("{HOST}/a/b/c");
         let why = reason(&run(&s, "toms-project", false, &deep));
         assert!(why.contains("must be named"), "{why}");
+    }
+
+    /// Status text quoted in a reason (as a registry worded an import
+    /// failure) is cut: every image of a request can carry the reason.
+    #[test]
+    fn a_long_import_failure_is_cut_in_the_reason() {
+        let message = "m".repeat(100_000);
+        let failed = stream(&format!(
+            "metadata: {{name: failed, namespace: ns}}\nspec:\n  lookupPolicy: {{local: true}}\n  tags: [{{name: latest}}]\nstatus:\n  tags:\n  - tag: latest\n    conditions: [{{type: ImportSuccess, status: \"False\", reason: InternalError, message: {message}, generation: 1}}]\n"
+        ));
+        let s = Snapshot::build([Arc::new(failed)]);
+        let why = reason(&run(&s, "ns", false, "failed:latest"));
+        assert!(
+            why.contains("is not yet imported: ImportSuccess=False: InternalError: mmm"),
+            "{why}"
+        );
+        assert!(why.contains("…; fix the source"), "{why}");
+        assert!(why.len() < 1024, "{}", why.len());
     }
 
     /// A stream of many tags names a few in the reason and counts the rest:
