@@ -7,11 +7,15 @@ use std::time::Instant;
 use crate::access::AccessChecker;
 use crate::audit::{self, AuditLog, RequestFacts};
 use crate::config::Config;
-use crate::decision::{Endpoint, Policy, Verdict, evaluate};
+use crate::decision::{Endpoint, Policy, Unevaluated, Verdict, clip, evaluate};
 use crate::response;
 use crate::store::Store;
 use crate::wire::parse_review;
 use crate::workload::Kind;
+
+/// Bytes of the uid and of the denial message in the log line of a denial.
+const LOG_UID_LIMIT: usize = 128;
+const LOG_MESSAGE_LIMIT: usize = 2048;
 
 /// What the webhook decided, for metrics and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +88,8 @@ impl Admission {
         let snap = self.store.load_full();
         let mut eval = match evaluate(&snap, &policy, &req) {
             Ok(e) => e,
-            Err(_skip) => {
+            Err(Unevaluated::Invalid(reason)) => return Err(reason),
+            Err(Unevaluated::Skip(_)) => {
                 let body = response::encode(api_version, &req.uid, &Verdict::Allow, None);
                 self.audit(&facts, None, Outcome::Allow, None, started);
                 return Ok(Answer {
@@ -102,7 +107,14 @@ impl Admission {
             Verdict::Deny(message) => (Outcome::Deny, Some(message.as_str())),
         };
         if let Some(message) = reason {
-            tracing::info!(endpoint = endpoint.as_str(), uid = %req.uid, %message, "denied");
+            // One line, bounded: Debug escapes the line breaks a name may
+            // carry, and the uid and message are the request's to choose.
+            tracing::info!(
+                endpoint = endpoint.as_str(),
+                uid = ?clip(&req.uid, LOG_UID_LIMIT),
+                message = ?clip(message, LOG_MESSAGE_LIMIT),
+                "denied"
+            );
         }
         self.audit(&facts, Some(&eval), outcome, reason, started);
         Ok(Answer {

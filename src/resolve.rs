@@ -2,9 +2,10 @@
 //!
 //! Pure: reads only the snapshot, never a registry.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
+use crate::decision::clip;
 use crate::reference::ImageRef;
 use crate::snapshot::{Snapshot, StreamEntry};
 
@@ -196,6 +197,12 @@ fn pin<'i>(
     }
 }
 
+/// Tags named in the reason of a missing tag; the rest are counted.
+const TAGS_LISTED: usize = 20;
+/// Bytes of a tag's status text (an import failure, as a registry worded
+/// it) quoted in a reason: every image of a request can carry the reason.
+const STATUS_TEXT_LIMIT: usize = 512;
+
 /// `scope` ends each printed command (` --streams-dir DIR` in directory mode).
 fn pin_tag(
     entry: &StreamEntry,
@@ -206,10 +213,23 @@ fn pin_tag(
     let (name, ns) = (stream.name, stream.namespace);
     let Some(t) = entry.tag(tag) else {
         let tags = entry.tag_names();
-        let known = if tags.is_empty() {
+        let count = tags.len();
+        let known = if count == 0 {
             "it has no tags".to_owned()
         } else {
-            format!("its tags are {}", tags.join(", "))
+            // Every image of a request can have this reason: a stream of
+            // thousands of tags must not make each one kilobytes long.
+            let mut known = "its tags are ".to_owned();
+            for (i, name) in tags.take(TAGS_LISTED).enumerate() {
+                if i > 0 {
+                    known.push_str(", ");
+                }
+                known.push_str(name);
+            }
+            if count > TAGS_LISTED {
+                let _ = write!(known, " and {} more", count - TAGS_LISTED);
+            }
+            known
         };
         return Err(format!(
             "imagestream {stream} has no tag {tag:?} ({known}); add it with: imagestream-webhook tag SOURCE {name}:{tag} -n {ns}{scope}"
@@ -219,11 +239,16 @@ fn pin_tag(
         return Ok(image.clone());
     }
     if let Some(why) = &t.unusable {
+        let why = clip(why, STATUS_TEXT_LIMIT);
         return Err(format!(
             "tag {name}:{tag} of imagestream {stream} cannot be pinned: {why}; re-import it: imagestream-webhook import-image {name}:{tag} -n {ns}{scope}"
         ));
     }
-    match &t.import_failure {
+    match t
+        .import_failure
+        .as_deref()
+        .map(|f| clip(f, STATUS_TEXT_LIMIT))
+    {
         Some(failure) => Err(format!(
             "tag {name}:{tag} of imagestream {stream} is not yet imported: {failure}; fix the source and run: imagestream-webhook import-image {name}:{tag} -n {ns}{scope}"
         )),
@@ -376,5 +401,43 @@ status:
         let deep = format!("{HOST}/a/b/c");
         let why = reason(&run(&s, "toms-project", false, &deep));
         assert!(why.contains("must be named"), "{why}");
+    }
+
+    /// Status text quoted in a reason (as a registry worded an import
+    /// failure) is cut: every image of a request can carry the reason.
+    #[test]
+    fn a_long_import_failure_is_cut_in_the_reason() {
+        let message = "m".repeat(100_000);
+        let failed = stream(&format!(
+            "metadata: {{name: failed, namespace: ns}}\nspec:\n  lookupPolicy: {{local: true}}\n  tags: [{{name: latest}}]\nstatus:\n  tags:\n  - tag: latest\n    conditions: [{{type: ImportSuccess, status: \"False\", reason: InternalError, message: {message}, generation: 1}}]\n"
+        ));
+        let s = Snapshot::build([Arc::new(failed)]);
+        let why = reason(&run(&s, "ns", false, "failed:latest"));
+        assert!(
+            why.contains("is not yet imported: ImportSuccess=False: InternalError: mmm"),
+            "{why}"
+        );
+        assert!(why.contains("…; fix the source"), "{why}");
+        assert!(why.len() < 1024, "{}", why.len());
+    }
+
+    /// A stream of many tags names a few in the reason and counts the rest:
+    /// every image of a request can carry this reason.
+    #[test]
+    fn a_missing_tag_of_a_stream_with_many_tags_has_a_short_reason() {
+        let tags: String = (0..500)
+            .map(|i| format!("  - {{name: t{i:03}}}\n"))
+            .collect();
+        let big = stream(&format!(
+            "metadata: {{name: big, namespace: ns}}\nspec:\n  lookupPolicy: {{local: true}}\n  tags:\n{tags}"
+        ));
+        let s = Snapshot::build([Arc::new(big)]);
+        let why = reason(&run(&s, "ns", false, "big:nope"));
+        assert!(
+            why.contains("its tags are t000, t001,") && why.contains("t019 and 480 more"),
+            "{why}"
+        );
+        assert!(!why.contains("t020"), "{why}");
+        assert!(why.len() < 400, "{}", why.len());
     }
 }

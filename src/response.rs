@@ -1,7 +1,7 @@
 //! The AdmissionReview response bytes: allowed, the JSONPatch, the denial, and
 //! the audit annotations the API server copies into its own audit log.
 
-use crate::decision::{Endpoint, Evaluation, ImagePath, Verdict};
+use crate::decision::{Endpoint, Evaluation, ImageDecision, ImagePath, Verdict};
 use crate::jsonw;
 
 /// Audit annotation values longer than this are cut, so one huge pod cannot
@@ -17,7 +17,8 @@ pub fn encode(
     verdict: &Verdict,
     eval: Option<(&Evaluation<'_>, Endpoint)>,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(512 + eval.map_or(0, |(e, _)| e.images.len() * 512));
+    // Room for a usual answer; a huge request's answer grows as it needs.
+    let mut out = Vec::with_capacity(512 + eval.map_or(0, |(e, _)| e.images.len().min(64) * 512));
     out.extend_from_slice(b"{\"apiVersion\":");
     jsonw::string(&mut out, api_version);
     out.extend_from_slice(b",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":");
@@ -77,16 +78,15 @@ fn audit_annotations(out: &mut Vec<u8>, eval: &Evaluation<'_>, endpoint: Endpoin
         scratch: Vec::new(),
         opened: false,
     };
-    let denied = eval
-        .images
-        .iter()
-        .filter_map(|img| Some((img.container, img.requested, img.denial(endpoint)?)));
-    annotations.array("denied-images", "reason", denied);
-    let resolved = eval
-        .images
-        .iter()
-        .filter_map(|img| Some((img.container, img.requested, &**img.resolved()?)));
-    annotations.array("resolved-images", "resolved", resolved);
+    // Past the limit, items are only counted: their reasons are not built.
+    let denied = eval.images.iter().filter(|img| img.is_denied(endpoint));
+    annotations.array("denied-images", "reason", denied, |img| {
+        img.denial(endpoint).unwrap_or_default()
+    });
+    let resolved = eval.images.iter().filter(|img| img.resolved().is_some());
+    annotations.array("resolved-images", "resolved", resolved, |img| {
+        img.resolved().map(|i| &**i).unwrap_or_default()
+    });
     if annotations.opened {
         annotations.out.push(b'}');
     }
@@ -102,22 +102,23 @@ struct Annotations<'o> {
 }
 
 impl Annotations<'_> {
-    /// `"key":"[{…},…]"`: a JSON array of `{"container","image",third}`
+    /// `"key":"[{…},…]"`: a JSON array of `{"container"|"volume","image",third}`
     /// objects written straight in its escaped form, with the items that fit
     /// in the limit (counted unescaped, as the API server stores the value)
     /// and then `{"truncated":N}` for the N left out, so the value stays
     /// valid JSON. Nothing when there are no items.
-    fn array<'s, S: AsRef<str>>(
+    fn array<'e, 'r: 'e, S: AsRef<str>>(
         &mut self,
         key: &str,
         third: &str,
-        items: impl Iterator<Item = (&'s str, &'s str, S)>,
+        items: impl Iterator<Item = &'e ImageDecision<'r>>,
+        value: impl Fn(&'e ImageDecision<'r>) -> S,
     ) {
         let mut count = 0usize;
         let mut left_out = 0usize;
         // The unescaped length of the value so far, `[` included.
         let mut len = 1;
-        for (container, image, value) in items {
+        for img in items {
             count += 1;
             if count == 1 {
                 let out = &mut *self.out;
@@ -140,9 +141,9 @@ impl Annotations<'_> {
                 self.out.push(b',');
             }
             let item = self.item([
-                ("container", container),
-                ("image", image),
-                (third, value.as_ref()),
+                (img.holder.noun(), img.name),
+                ("image", img.requested),
+                (third, value(img).as_ref()),
             ]);
             if len + comma + item + 2 + MARKER_ROOM > AUDIT_ANNOTATION_LIMIT {
                 self.out.truncate(mark);
@@ -190,10 +191,10 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::access::{AccessDecision, ServiceAccount};
-    use crate::decision::{ImageDecision, Operation};
+    use crate::access::ServiceAccount;
+    use crate::decision::{Access, ImageDecision, Operation};
     use crate::resolve::{Form, Resolution, Selector, StreamName};
-    use crate::workload::{ContainerList, Kind};
+    use crate::workload::{ContainerList, Holder, Kind};
 
     #[test]
     fn deny_has_403_and_echoes_uid() {
@@ -219,7 +220,7 @@ mod tests {
         use base64::Engine as _;
         let path = ImagePath {
             kind: Kind::Pod,
-            list: ContainerList::Containers,
+            holder: Holder::Container(ContainerList::Containers),
             index: 0,
         };
         // Image lengths 1..=40 give patch lengths of every residue mod 3 and
@@ -241,7 +242,7 @@ mod tests {
         use base64::Engine as _;
         let path = ImagePath {
             kind: Kind::Deployment,
-            list: ContainerList::InitContainers,
+            holder: Holder::Container(ContainerList::InitContainers),
             index: 12,
         };
         let ops = vec![(path, Arc::from("a@sha256:1"))];
@@ -267,14 +268,14 @@ mod tests {
         resolution: Resolution<'r>,
     ) -> ImageDecision<'r> {
         ImageDecision {
-            list: ContainerList::Containers,
+            holder: Holder::Container(ContainerList::Containers),
             index: 0,
-            container,
+            name: container,
             requested,
             resolution,
             unchanged: false,
             rewritable: true,
-            access: Some(AccessDecision::Allowed),
+            access: Some(Access::Allowed),
             via: None,
         }
     }

@@ -312,8 +312,8 @@ impl StreamEntry {
     }
 
     /// Tag names, sorted, for messages.
-    pub fn tag_names(&self) -> Vec<&str> {
-        self.tags.iter().map(|(name, _)| &**name).collect()
+    pub fn tag_names(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.tags.iter().map(|(name, _)| &**name)
     }
 }
 
@@ -473,7 +473,10 @@ status:
             broken.import_failure.as_deref(),
             Some("ImportSuccess=False: NotFound: manifest unknown")
         );
-        assert_eq!(s.tag_names(), vec!["broken", "latest", "v2"]);
+        assert_eq!(
+            s.tag_names().collect::<Vec<_>>(),
+            vec!["broken", "latest", "v2"]
+        );
         // Only the newest item of each tag is kept; the index still has the rest.
         let kept = s.head.status_tag("latest").expect("latest").items();
         assert_eq!(kept.len(), 1);

@@ -358,7 +358,8 @@ impl TriggerController {
         let images = changes
             .iter()
             .map(|c| AuditImage {
-                container: c.container_path.clone(),
+                container: Some(c.container_path.clone()),
+                volume: None,
                 path: c.pointer.clone(),
                 requested: c.old.clone(),
                 resolved: Some(c.new.clone()),
@@ -381,6 +382,7 @@ impl TriggerController {
             dry_run: false,
             decision: "trigger".to_owned(),
             images,
+            images_omitted: None,
             reason: Some(format!(
                 "{} field(s) moved to the tags' current images",
                 changes.len()

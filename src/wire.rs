@@ -243,6 +243,9 @@ pub struct PodSpec<'a> {
     pub init_containers: Option<Vec<Container<'a>>>,
     #[serde(borrow, default)]
     pub ephemeral_containers: Option<Vec<Container<'a>>>,
+    /// Only image volumes are read; the other volume types are skipped unparsed.
+    #[serde(borrow, default)]
+    pub volumes: Option<Vec<Volume<'a>>>,
     #[serde(borrow, default)]
     pub service_account_name: Option<Str<'a>>,
     /// Deprecated alias of `serviceAccountName`, still honoured by the API server.
@@ -296,6 +299,21 @@ pub struct Container<'a> {
     pub name: Str<'a>,
     #[serde(borrow, default)]
     pub image: Option<Str<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Volume<'a> {
+    #[serde(borrow, default)]
+    pub name: Str<'a>,
+    /// An image volume: the kubelet pulls `reference` like a container image.
+    #[serde(borrow, default)]
+    pub image: Option<ImageVolume<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ImageVolume<'a> {
+    #[serde(borrow, default)]
+    pub reference: Option<Str<'a>>,
 }
 
 /// Parses a review body; the error text is the one-line reason of a 400 answer.

@@ -64,7 +64,8 @@ mod answer {
     ];
     pub const LIST_FIELDS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
 
-    /// True for `POD_SPEC/LIST/INDEX/image` under `pod_spec`.
+    /// True for `POD_SPEC/LIST/INDEX/image` and `POD_SPEC/volumes/INDEX/image/reference`
+    /// under `pod_spec`.
     pub fn is_image_path(path: &str, pod_spec: &str) -> bool {
         let Some(rest) = path
             .strip_prefix(pod_spec)
@@ -73,12 +74,16 @@ mod answer {
             return false;
         };
         let parts: Vec<&str> = rest.split('/').collect();
-        parts.len() == 3
-            && LIST_FIELDS.contains(&parts[0])
-            && !parts[1].is_empty()
-            && parts[1].bytes().all(|b| b.is_ascii_digit())
-            && (parts[1] == "0" || !parts[1].starts_with('0'))
-            && parts[2] == "image"
+        let index_ok = |i: &str| {
+            !i.is_empty()
+                && i.bytes().all(|b| b.is_ascii_digit())
+                && (i == "0" || !i.starts_with('0'))
+        };
+        match parts[..] {
+            [list, i, "image"] => LIST_FIELDS.contains(&list) && index_ok(i),
+            ["volumes", i, "image", "reference"] => index_ok(i),
+            _ => false,
+        }
     }
 
     /// The decoded JSONPatch of an answer (empty without one), checked to be
@@ -678,7 +683,7 @@ mod admission {
     use imagestream_webhook::admission::Admission;
     use imagestream_webhook::audit::{self, AuditRecord, RequestFacts};
     use imagestream_webhook::config::{Config, DEFAULT_STREAM_HOST, SameNamespaceAccess};
-    use imagestream_webhook::decision::{Endpoint, Policy, evaluate};
+    use imagestream_webhook::decision::{DENIALS_LISTED, Endpoint, Policy, evaluate};
     use imagestream_webhook::imagestream::ImageStream;
     use imagestream_webhook::reference::{ImageRef, is_sha256_digest};
     use imagestream_webhook::resolve::{self, Resolution};
@@ -1169,7 +1174,8 @@ mod admission {
     }
 
     struct View {
-        /// (list, index, name, image) in document order; `None` when the image is not a string.
+        /// (list, index, name, image) in document order; `None` when the image is not a
+        /// string. List 3 is the image volumes (`volumes[].image.reference`).
         containers: Vec<(usize, usize, String, Option<String>)>,
         resolve_names: bool,
         owned: bool,
@@ -1190,6 +1196,21 @@ mod admission {
                     i,
                     c["name"].as_str().unwrap_or_default().to_owned(),
                     c["image"].as_str().map(str::to_owned),
+                ));
+            }
+        }
+        let volumes = spec
+            .and_then(|s| s.get("volumes"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for (i, v) in volumes.iter().enumerate() {
+            if v["image"].is_object() {
+                containers.push((
+                    3,
+                    i,
+                    v["name"].as_str().unwrap_or_default().to_owned(),
+                    v["image"]["reference"].as_str().map(str::to_owned),
                 ));
             }
         }
@@ -1233,6 +1254,33 @@ mod admission {
         }
     }
 
+    /// How the model names an image's holder: a container by its name, an
+    /// image volume as `volume NAME`.
+    fn named(list: usize, name: &str) -> String {
+        if list == 3 {
+            format!("volume {name}")
+        } else {
+            name.to_owned()
+        }
+    }
+
+    /// The review's `request.namespace`, the only namespace there is; `None`
+    /// when it is missing or empty.
+    fn request_namespace(review: &Value) -> Option<&str> {
+        review["request"]["namespace"]
+            .as_str()
+            .filter(|ns| !ns.is_empty())
+    }
+
+    /// A review of one of the eight kinds (all namespaced) without
+    /// `request.namespace` is refused with 400.
+    fn refused(review: &Value) -> bool {
+        let req = &review["request"];
+        let group = req["kind"]["group"].as_str().unwrap_or_default();
+        let kind = req["kind"]["kind"].as_str().unwrap_or_default();
+        KINDS[..8].contains(&(group, "v1", kind)) && request_namespace(review).is_none()
+    }
+
     fn expected(index: &Index, review: &Value, endpoint: Endpoint) -> Expected {
         let req = &review["request"];
         let group = req["kind"]["group"].as_str().unwrap_or_default();
@@ -1253,10 +1301,9 @@ mod admission {
         if object.is_null() {
             return Expected::allow_untouched();
         }
-        let ns = req["namespace"]
-            .as_str()
-            .or(object["metadata"]["namespace"].as_str())
-            .unwrap_or("default");
+        let Some(ns) = request_namespace(review) else {
+            return Expected::allow_untouched();
+        };
         let new = view(kind, object);
         let old = (operation == "UPDATE" && !req["oldObject"].is_null())
             .then(|| view(kind, &req["oldObject"]));
@@ -1296,20 +1343,25 @@ mod admission {
                 }
                 Expect::NotAStream => false,
             };
+            let who = named(*list, name);
             if let Expect::Resolved { image: pinned, .. } = &resolution {
                 out.resolved
-                    .push((name.clone(), image.clone(), pinned.clone()));
+                    .push((who.clone(), image.clone(), pinned.clone()));
                 if rewritable && pinned != image {
-                    let path = format!(
-                        "{}/{}/{i}/image",
-                        pod_spec_pointer(kind),
-                        answer::LIST_FIELDS[*list]
-                    );
+                    let path = if *list == 3 {
+                        format!("{}/volumes/{i}/image/reference", pod_spec_pointer(kind))
+                    } else {
+                        format!(
+                            "{}/{}/{i}/image",
+                            pod_spec_pointer(kind),
+                            answer::LIST_FIELDS[*list]
+                        )
+                    };
                     out.patch.push((path, pinned.clone()));
                 }
             }
             if denied {
-                out.denied.push((name.clone(), image.clone()));
+                out.denied.push((who, image.clone()));
             }
         }
         if !out.denied.is_empty() || endpoint == Endpoint::Validate {
@@ -1500,7 +1552,8 @@ mod admission {
         owner: Owner,
         service_account: Option<&'static str>,
         /// containers, initContainers, ephemeralContainers; each with what the old object had.
-        lists: [Vec<Entry>; 3],
+        /// containers, initContainers, ephemeralContainers, image volumes.
+        lists: [Vec<Entry>; 4],
         old_object: bool,
         dry_run: bool,
         v1beta1: bool,
@@ -1536,7 +1589,7 @@ mod admission {
                 prop_oneof![4 => Just(Owner::None), 2 => Just(Owner::Controller), 1 => Just(Owner::NotController)],
                 prop::option::of(prop::sample::select(vec!["default", "builder", ""])),
             ),
-            [entries(1), entries(0), entries(0)],
+            [entries(1), entries(0), entries(0), entries(0)],
             (
                 prop::bool::weighted(0.9),
                 any::<bool>(),
@@ -1569,7 +1622,18 @@ mod admission {
             )
     }
 
+    /// An item of list `list`; list 3 is `volumes`: an image volume, or an
+    /// emptyDir volume (no image) for `None`.
     fn container(list: usize, i: usize, image: Option<String>) -> Value {
+        if list == 3 {
+            let name = format!("v{i}");
+            return match image {
+                Some(image) => {
+                    json!({"name": name, "image": {"reference": image, "pullPolicy": "IfNotPresent"}})
+                }
+                None => json!({"name": name, "emptyDir": {}}),
+            };
+        }
         let name = format!("{}{i}", ["c", "i", "e"][list]);
         match image {
             Some(image) => json!({"name": name, "image": image, "imagePullPolicy": "IfNotPresent",
@@ -1609,7 +1673,8 @@ mod admission {
                     })
                     .collect();
                 if list == 0 || !containers.is_empty() {
-                    spec.insert(answer::LIST_FIELDS[list].into(), Value::Array(containers));
+                    let field = answer::LIST_FIELDS.get(list).copied().unwrap_or("volumes");
+                    spec.insert(field.into(), Value::Array(containers));
                 }
             }
             spec.insert("restartPolicy".into(), json!("Always"));
@@ -1759,6 +1824,11 @@ mod admission {
             self.audit_line_matches_the_record(endpoint, &body)?;
 
             let want = expected(&self.index, review, endpoint);
+            // An annotation item names a container, or an image volume.
+            let who = |d: &Value| match d["volume"].as_str() {
+                Some(volume) => named(3, volume),
+                None => d["container"].as_str().unwrap_or_default().to_owned(),
+            };
             let mut patch = answer::patch(&v).map_err(fail)?;
             patch.sort();
             let rsp = &v["response"];
@@ -1770,18 +1840,13 @@ mod admission {
             };
             let denied: Vec<(String, String)> = audit("denied-images")
                 .iter()
-                .map(|d| {
-                    (
-                        d["container"].as_str().unwrap_or_default().to_owned(),
-                        d["image"].as_str().unwrap_or_default().to_owned(),
-                    )
-                })
+                .map(|d| (who(d), d["image"].as_str().unwrap_or_default().to_owned()))
                 .collect();
             let resolved: Vec<(String, String, String)> = audit("resolved-images")
                 .iter()
                 .map(|d| {
                     (
-                        d["container"].as_str().unwrap_or_default().to_owned(),
+                        who(d),
                         d["image"].as_str().unwrap_or_default().to_owned(),
                         d["resolved"].as_str().unwrap_or_default().to_owned(),
                     )
@@ -1805,11 +1870,21 @@ mod admission {
                 )));
             }
             if let Some(message) = rsp["status"]["message"].as_str() {
-                for (container, image) in &want.denied {
-                    let needle = format!("container {container:?} image {image:?}");
+                // The first few denials are named in full, the rest counted.
+                for (who, image) in want.denied.iter().take(DENIALS_LISTED) {
+                    let needle = match who.strip_prefix("volume ") {
+                        Some(volume) => format!("volume {volume:?} image {image:?}"),
+                        None => format!("container {who:?} image {image:?}"),
+                    };
                     if !message.contains(&needle) {
                         return Err(fail(format!("denial does not name {needle}: {message}")));
                     }
+                }
+                let more = want.denied.len().saturating_sub(DENIALS_LISTED);
+                if more > 0 && !message.ends_with(&format!("; …and {more} more")) {
+                    return Err(fail(format!(
+                        "denial does not count {more} more: {message}"
+                    )));
                 }
             }
             Ok(v)
@@ -1860,10 +1935,7 @@ mod admission {
             let req = &review["request"];
             let object = &req["object"];
             let kind = req["kind"]["kind"].as_str().unwrap_or_default();
-            let ns = req["namespace"]
-                .as_str()
-                .or(object["metadata"]["namespace"].as_str())
-                .unwrap_or("default");
+            let ns = request_namespace(review).unwrap_or_default();
             let ctx = resolve::Context {
                 namespace: ns,
                 resolve_names: view(kind, object).resolve_names,
@@ -1880,6 +1952,22 @@ mod admission {
         let h = Harness::new(streams)?;
         let object = wl.object(false);
         let review = wl.review(&object);
+        if refused(&review) {
+            let body = serde_json::to_vec(&review).map_err(|e| fail(e.to_string()))?;
+            for endpoint in [Endpoint::Mutate, Endpoint::Validate] {
+                match h.rt.block_on(h.admission.review(endpoint, &body)) {
+                    Err(e) if e.contains("request.namespace") => {}
+                    Err(e) => return Err(fail(format!("{endpoint:?}: refused for {e}"))),
+                    Ok(a) => {
+                        return Err(fail(format!(
+                            "{endpoint:?}: a review without request.namespace was answered: {}",
+                            String::from_utf8_lossy(&a.body)
+                        )));
+                    }
+                }
+            }
+            return Ok(());
+        }
 
         let first = h.answer(Endpoint::Mutate, &review)?;
         let allowed = first["response"]["allowed"] == true;

@@ -266,11 +266,19 @@ async fn review_document(
     let Some(kind) = Kind::from_group_kind(group, kind_name) else {
         return Ok(());
     };
+    // An empty namespace is the default one, as for kubectl; the review
+    // always carries one (without it the webhook refuses the review).
     let namespace = doc
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
-        .unwrap_or(default_ns)
-        .to_owned();
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or(default_ns);
+    let namespace = if namespace.is_empty() {
+        "default"
+    } else {
+        namespace
+    }
+    .to_owned();
     let name = doc
         .pointer("/metadata/name")
         .and_then(Value::as_str)

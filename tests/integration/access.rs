@@ -222,7 +222,12 @@ async fn cross_namespace_use_needs_the_puller_permission() {
     let access: Vec<(&str, &str)> = first
         .images
         .iter()
-        .map(|i| (i.container.as_str(), i.access.as_str()))
+        .map(|i| {
+            (
+                i.container.as_deref().unwrap_or_default(),
+                i.access.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         access,

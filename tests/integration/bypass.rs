@@ -1011,3 +1011,408 @@ async fn stream_host_spellings_the_runtimes_pull_from_are_resolved_and_checked()
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("vault/secret-sauce"), "{err}");
 }
+
+/// JSON pointer of the pod spec in an object of `kind`.
+fn pod_spec_pointer(kind: &str) -> &'static str {
+    match kind {
+        "Pod" => "/spec",
+        "CronJob" => "/spec/jobTemplate/spec/template/spec",
+        _ => "/spec/template/spec",
+    }
+}
+
+/// An object of `kind` whose pod runs an already pinned image and mounts a
+/// ConfigMap volume and, second, an image volume `models` of `reference`.
+fn with_image_volume(kind: &str, reference: &str) -> Value {
+    let mut spec =
+        json!({"containers": containers(&[("main", &example_digest("marsview.yaml", 0))])});
+    spec["containers"][0]["volumeMounts"] = json!([{"name": "models", "mountPath": "/models"}]);
+    spec["volumes"] = json!([
+        {"name": "config", "configMap": {"name": "settings"}},
+        {"name": "models", "image": {"reference": reference, "pullPolicy": "IfNotPresent"}}
+    ]);
+    object(kind, "toms-project", "w", spec)
+}
+
+/// The audit annotation `key` of an answer, parsed.
+fn annotation(rsp: &Value, key: &str) -> Value {
+    let text = rsp["response"]["auditAnnotations"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {key}: {rsp}"));
+    serde_json::from_str(text).expect("annotation is JSON")
+}
+
+/// The first audit record in `path` whose uid is `uid`, waited for.
+async fn audit_record(path: &std::path::Path, uid: &str) -> (Value, usize) {
+    let needle = format!("\"uid\":{}", json!(uid));
+    for _ in 0..200 {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains(&needle)) {
+            return (serde_json::from_str(line).expect("audit line"), line.len());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no audit record for {uid} in {}", path.display());
+}
+
+/// Since Kubernetes 1.35 image volumes are on by default: the kubelet pulls
+/// `volumes[].image.reference` with the pod's pull credentials, exactly as it
+/// pulls a container's image. Left unexamined, a volume would carry any
+/// stream's image past the access check, and a short name would be pulled
+/// from Docker Hub. So it is resolved, pinned on its own path, checked and
+/// denied like a container's image, in every kind, at both endpoints, in
+/// `review`, the audit record and the audit annotations.
+#[tokio::test]
+async fn image_volumes_are_pinned_and_checked_like_container_images() {
+    let dir = streams();
+    let audit_dir = tempfile::tempdir().expect("tempdir");
+    let audit_log = audit_dir.path().join("audit.log");
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--no-import",
+            "--audit-log",
+            audit_log.to_str().expect("path"),
+        ],
+    );
+    let base_pinned = example_digest("shared-base.yaml", 0);
+    for (_, _, kind, _) in KINDS {
+        let path = format!("{}/volumes/1/image/reference", pod_spec_pointer(kind));
+
+        let forbidden = with_image_volume(kind, &sauce());
+        for rsp in both(&server, &admission_review("CREATE", &forbidden, None)).await {
+            let msg = assert_denied(
+                &rsp,
+                &[
+                    "volume \"models\"",
+                    "service account toms-project/default may not use imagestream vault/secret-sauce",
+                ],
+            );
+            assert!(!msg.contains("container \"main\""), "{kind}: {msg}");
+            let denied = annotation(&rsp, "denied-images");
+            assert_eq!(denied[0]["volume"], "models", "{kind}: {denied}");
+            assert_eq!(denied[0]["image"], sauce(), "{kind}");
+            assert!(denied[0].get("container").is_none(), "{kind}: {denied}");
+        }
+
+        // An allowed stream is pinned on the volume's own path, then validates.
+        let allowed = with_image_volume(kind, &base());
+        let review = admission_review("CREATE", &allowed, None);
+        let rsp = server.review("/mutate", &review).await;
+        assert_eq!(
+            patch_of(&rsp),
+            vec![json!({"op": "replace", "path": path, "value": base_pinned})],
+            "{kind}: {rsp}"
+        );
+        assert_eq!(
+            annotation(&rsp, "resolved-images"),
+            json!([{"volume": "models", "image": base(), "resolved": base_pinned}]),
+            "{kind}"
+        );
+        let pinned = apply(&rsp, &allowed);
+        let v = server
+            .review("/validate", &admission_review("CREATE", &pinned, None))
+            .await;
+        assert_eq!(v["response"]["allowed"], true, "{kind}: {v}");
+        let again = server
+            .review("/mutate", &admission_review("CREATE", &pinned, None))
+            .await;
+        assert!(patch_of(&again).is_empty(), "{kind}: {again}");
+        // Unpinned at /validate means the mutating webhook did not run on it.
+        assert_denied(
+            &server.review("/validate", &review).await,
+            &["volume \"models\"", "was not pinned to a digest"],
+        );
+
+        // A stream reference that cannot be pinned is refused, as for a container.
+        for (reference, why) in [
+            ("marsview:nope", "has no tag \"nope\""),
+            (
+                &*format!("{HOST}/vault/nothing:1"),
+                "imagestream vault/nothing not found",
+            ),
+        ] {
+            let obj = with_image_volume(kind, reference);
+            for rsp in both(&server, &admission_review("CREATE", &obj, None)).await {
+                assert_denied(&rsp, &["volume \"models\"", why]);
+            }
+        }
+        // Not a stream reference: left as it is.
+        let other = with_image_volume(kind, "quay.io/models/llama:1");
+        for rsp in both(&server, &admission_review("CREATE", &other, None)).await {
+            assert_untouched(&rsp);
+        }
+    }
+
+    // The audit record names the volume and the path of its reference.
+    let mut review = admission_review("CREATE", &with_image_volume("Deployment", &sauce()), None);
+    review["request"]["uid"] = json!("volume-audit");
+    server.review("/mutate", &review).await;
+    let (record, _) = audit_record(&audit_log, "volume-audit").await;
+    let images = record["images"].as_array().expect("images");
+    assert_eq!(images.len(), 2, "{record}");
+    assert_eq!(images[0]["container"], "main");
+    assert_eq!(images[1]["volume"], "models", "{record}");
+    assert!(images[1].get("container").is_none(), "{record}");
+    assert_eq!(
+        images[1]["path"],
+        "/spec/template/spec/volumes/1/image/reference"
+    );
+    assert_eq!(images[1]["stream"], "vault/secret-sauce");
+    assert_eq!(images[1]["access"], "denied");
+    assert!(
+        record["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("volume \"models\"")),
+        "{record}"
+    );
+
+    // `review` pins and refuses image volumes in manifests too.
+    let manifest = |reference: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: toms-project}}\nspec:\n  containers:\n  - {{name: main, image: nginx}}\n  volumes:\n  - name: models\n    image: {{reference: \"{reference}\"}}\n"
+        )
+    };
+    let (code, out, err) = review_cli(dir.path(), &manifest(&base()));
+    assert_eq!(code, Some(0), "{err}");
+    let doc: Value = serde_saphyr::from_str(&out).expect("yaml out");
+    assert_eq!(doc["spec"]["volumes"][0]["image"]["reference"], base_pinned);
+    let (code, _, err) = review_cli(dir.path(), &manifest(&sauce()));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("volume \"models\"") && err.contains("vault/secret-sauce"),
+        "{err}"
+    );
+}
+
+/// On UPDATE, an image volume whose reference equals the old object's (the
+/// volume of the same name) is not a new pull decision, as for a container;
+/// a changed reference, a renamed volume, or a container of the same name
+/// that had the image are new, and checked.
+#[tokio::test]
+async fn image_volume_updates_are_matched_by_volume_name() {
+    let dir = streams();
+    let server = start(&dir);
+    // Stored before access to the sauce was withdrawn, say.
+    let old = with_image_volume("Pod", &sauce());
+
+    let mut relabelled = old.clone();
+    relabelled["metadata"]["labels"] = json!({"edited": "yes"});
+    for rsp in both(
+        &server,
+        &admission_review("UPDATE", &relabelled, Some(&old)),
+    )
+    .await
+    {
+        assert_untouched(&rsp);
+    }
+
+    let stored = with_image_volume("Pod", &example_digest("shared-base.yaml", 0));
+    for rsp in both(&server, &admission_review("UPDATE", &old, Some(&stored))).await {
+        assert_denied(&rsp, &["volume \"models\"", "vault/secret-sauce"]);
+    }
+
+    let mut renamed = old.clone();
+    renamed["spec"]["volumes"][1]["name"] = json!("models2");
+    for rsp in both(&server, &admission_review("UPDATE", &renamed, Some(&old))).await {
+        assert_denied(&rsp, &["volume \"models2\"", "vault/secret-sauce"]);
+    }
+
+    // A container called `models` with that image is not the volume `models`.
+    let mut as_container = pod("toms-project", "", &[("models", &sauce())]);
+    as_container["spec"]["volumes"] = json!([]);
+    let volume_only = {
+        let mut p = with_image_volume("Pod", &sauce());
+        p["spec"]["containers"] = containers(&[("main", "nginx")]);
+        p
+    };
+    for rsp in both(
+        &server,
+        &admission_review("UPDATE", &volume_only, Some(&as_container)),
+    )
+    .await
+    {
+        assert_denied(&rsp, &["volume \"models\""]);
+    }
+}
+
+/// The namespace whose streams a short name resolves in, and whose service
+/// account pulls, is the API server's `request.namespace`. A review of a
+/// namespaced kind without it is not one the API server sends: it is refused,
+/// never decided by the object's own `metadata.namespace`, which the
+/// requester wrote.
+#[tokio::test]
+async fn a_review_without_request_namespace_is_refused() {
+    let dir = streams();
+    let server = start(&dir);
+    // In vault, `secret-sauce:1` resolves (local lookup) and its default account may use it.
+    let claims = pod("vault", "", &[("main", "secret-sauce:1")]);
+    for kind in ["Pod", "Deployment", "CronJob"] {
+        let obj = if kind == "Pod" {
+            claims.clone()
+        } else {
+            object(
+                kind,
+                "vault",
+                "w",
+                json!({"containers": containers(&[("main", "secret-sauce:1")])}),
+            )
+        };
+        for namespace in [None, Some(json!("")), Some(Value::Null)] {
+            let mut review = admission_review("CREATE", &obj, None);
+            let request = review["request"].as_object_mut().expect("request");
+            match &namespace {
+                None => {
+                    request.remove("namespace");
+                }
+                Some(v) => {
+                    request.insert("namespace".into(), v.clone());
+                }
+            }
+            for endpoint in ["/mutate", "/validate"] {
+                let (status, body) = server
+                    .post(endpoint, serde_json::to_vec(&review).expect("json"))
+                    .await;
+                let text = String::from_utf8_lossy(&body);
+                assert_eq!(status, 400, "{kind} {namespace:?} {endpoint}: {text}");
+                assert!(text.contains("request.namespace"), "{text}");
+            }
+            let (code, out, err) = review_cli(dir.path(), &review.to_string());
+            assert_eq!(code, Some(2), "{out} {err}");
+            assert!(err.contains("request.namespace"), "{err}");
+        }
+    }
+    // The control: with the request's namespace it is decided there.
+    let rsp = server
+        .review("/mutate", &admission_review("CREATE", &claims, None))
+        .await;
+    assert_eq!(patch_of(&rsp)[0]["value"], sauce_pinned());
+    // Kinds the webhook does not handle are still allowed untouched.
+    let mut review = admission_review("CREATE", &claims, None);
+    review["request"]["kind"] = json!({"group": "", "version": "v1", "kind": "Namespace"});
+    review["request"]
+        .as_object_mut()
+        .expect("request")
+        .remove("namespace");
+    assert_untouched(&server.review("/mutate", &review).await);
+}
+
+/// A review of thousands of forbidden images is denied with a message that
+/// names the first few in full and counts the rest: the answer, the audit
+/// record and the log line stay bounded whatever the request holds (the
+/// 18 MB answers of a 3 MB review, sixteen at a time, took the process far
+/// past its memory limit). Names the request chooses cannot break the log
+/// line in two.
+#[tokio::test]
+async fn a_denial_of_many_images_is_bounded() {
+    let dir = streams();
+    let audit_dir = tempfile::tempdir().expect("tempdir");
+    let audit_log = audit_dir.path().join("audit.log");
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--no-import",
+            "--audit-log",
+            audit_log.to_str().expect("path"),
+        ],
+    );
+    let n = 20_000;
+    let names: Vec<String> = (0..n)
+        .map(|i| {
+            if i == 0 {
+                "c0\nFORGED log line".to_owned()
+            } else {
+                format!("c{i}")
+            }
+        })
+        .collect();
+    let images: Vec<(&str, String)> = names.iter().map(|n| (n.as_str(), sauce())).collect();
+    let images: Vec<(&str, &str)> = images.iter().map(|(n, i)| (*n, i.as_str())).collect();
+    let mut review = admission_review("CREATE", &pod("toms-project", "", &images), None);
+    review["request"]["uid"] = json!("many-denials");
+    let body = serde_json::to_vec(&review).expect("json");
+    assert!(body.len() > 1_500_000, "{}", body.len());
+
+    for endpoint in ["/mutate", "/validate"] {
+        let (status, answer) = server.post(endpoint, body.clone()).await;
+        assert_eq!(status, 200);
+        assert!(
+            answer.len() < 64 * 1024,
+            "{endpoint}: {} bytes",
+            answer.len()
+        );
+        let rsp: Value = serde_json::from_slice(&answer).expect("json");
+        let msg = assert_denied(
+            &rsp,
+            &[
+                "container \"c0\\nFORGED log line\"",
+                "container \"c7\"",
+                &format!("; …and {} more", n - 8),
+            ],
+        );
+        assert!(!msg.contains("container \"c8\""), "{msg}");
+        let denied = annotation(&rsp, "denied-images");
+        let denied = denied.as_array().expect("array");
+        let listed = denied.len() - 1;
+        assert_eq!(
+            denied[listed]["truncated"].as_u64(),
+            Some((n - listed) as u64)
+        );
+    }
+
+    // One audit record, well under the size of the request, that still counts every image.
+    let (record, line) = audit_record(&audit_log, "many-denials").await;
+    assert!(
+        line < body.len() / 2,
+        "audit line {line} bytes for a {} byte review",
+        body.len()
+    );
+    let listed = record["images"].as_array().expect("images").len();
+    assert!(listed > 100, "{listed}");
+    assert_eq!(
+        record["imagesOmitted"].as_u64(),
+        Some((n - listed) as u64),
+        "{}",
+        &record.to_string()[..200]
+    );
+    assert!(record["reason"].as_str().expect("reason").len() < 16 * 1024);
+
+    // One log line per denial, bounded, with the forged line break escaped.
+    let mut lines = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        if let Ok(line) = server
+            .log
+            .recv_timeout(std::time::Duration::from_millis(100))
+        {
+            lines.push(line);
+        }
+    }
+    let denials: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("many-denials"))
+        .collect();
+    assert_eq!(denials.len(), 2, "one per endpoint: {lines:?}");
+    for line in denials {
+        assert!(line.len() < 4096, "{} bytes", line.len());
+    }
+    assert!(
+        !lines.iter().any(|l| l.starts_with("FORGED")),
+        "a name broke the log line: {lines:?}"
+    );
+
+    // One image whose reason quotes a service account name of 200,000 bytes.
+    let sa = "s".repeat(200_000);
+    let review = admission_review(
+        "CREATE",
+        &pod("toms-project", &sa, &[("main", &sauce())]),
+        None,
+    );
+    let (status, answer) = server
+        .post("/mutate", serde_json::to_vec(&review).expect("json"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(answer.len() < 32 * 1024, "{} bytes", answer.len());
+    let rsp: Value = serde_json::from_slice(&answer).expect("json");
+    assert_denied(&rsp, &["container \"main\"", "…"]);
+}

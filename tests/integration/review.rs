@@ -300,3 +300,43 @@ fn unreadable_input_exits_2() {
         text(&out.stderr)
     );
 }
+
+/// A manifest's empty `metadata.namespace` means the default namespace (`-n`),
+/// as for kubectl: the review sent to the webhook always carries one.
+#[test]
+fn an_empty_namespace_is_the_default_one() {
+    let examples = repo_path("manifests/examples");
+    let input = "\
+apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: \"\"}
+spec:
+  containers:
+  - {name: main, image: \"marsview:latest\"}
+  volumes:
+  - name: tools
+    image: {reference: \"toolbox:stable\"}
+";
+    let out = review(
+        &[
+            "--streams-dir",
+            examples.to_str().expect("path"),
+            "-n",
+            "toms-project",
+            "-f",
+            "-",
+        ],
+        Some(input),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: Value = serde_saphyr::from_str(&text(&out.stdout)).expect("yaml out");
+    assert_eq!(
+        doc["spec"]["containers"][0]["image"],
+        example_digest("marsview.yaml", 0)
+    );
+    // toolbox has no local lookup: a short name in a volume is left as it is, as in a container.
+    assert_eq!(
+        doc["spec"]["volumes"][0]["image"]["reference"],
+        "toolbox:stable"
+    );
+}
