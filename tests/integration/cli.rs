@@ -439,6 +439,7 @@ fn stub_path(missing: &[&str], kubectl_minor: u32) -> tempfile::TempDir {
         "skopeo",
         "htpasswd",
         "kubernetes-validate",
+        "helm",
     ] {
         if !missing.contains(&tool) {
             write(tool, "exit 0");

@@ -2,6 +2,7 @@
 
 mod access;
 mod bypass;
+mod chart;
 mod cli;
 mod cluster;
 mod common;

@@ -986,15 +986,15 @@ fn containerfile_runs_the_binary_as_the_deployments_user() {
 
 // ---- external tools ----------------------------------------------------------
 
-struct Ran {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Ran {
+    pub(crate) status: ExitStatus,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 /// Runs the command with no input, killing its process group after `limit`.
 /// A command that cannot be started is returned as the error.
-fn run_bounded(cmd: &mut Command, limit: Duration) -> std::io::Result<Ran> {
+pub(crate) fn run_bounded(cmd: &mut Command, limit: Duration) -> std::io::Result<Ran> {
     let shown = format!("{cmd:?}");
     let mut child = cmd
         .stdin(Stdio::null())
@@ -1036,7 +1036,7 @@ fn run_bounded(cmd: &mut Command, limit: Duration) -> std::io::Result<Ran> {
     })
 }
 
-fn find_on_path(program: &str) -> Option<PathBuf> {
+pub(crate) fn find_on_path(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|dir| dir.join(program))
         .find(|p| p.is_file())
@@ -1063,17 +1063,17 @@ fn kustomize(dir: &str) -> String {
     ran.stdout
 }
 
-fn rendered_base() -> &'static str {
+pub(crate) fn rendered_base() -> &'static str {
     static OUT: OnceLock<String> = OnceLock::new();
     OUT.get_or_init(|| kustomize("manifests"))
 }
 
-fn rendered_cert_manager() -> &'static str {
+pub(crate) fn rendered_cert_manager() -> &'static str {
     static OUT: OnceLock<String> = OnceLock::new();
     OUT.get_or_init(|| kustomize("manifests/cert-manager"))
 }
 
-fn documents(yaml: &str) -> Vec<Value> {
+pub(crate) fn documents(yaml: &str) -> Vec<Value> {
     serde_saphyr::from_multiple::<Value>(yaml)
         .expect("kustomize output is YAML")
         .into_iter()
@@ -1259,7 +1259,7 @@ const NOT_IN_KUBERNETES_SCHEMAS: &[(&str, &str)] = &[
     ("image.openshift.io/v1", "ImageStream"),
 ];
 
-fn kubernetes_validate(what: &str, rendered: &str) {
+pub(crate) fn kubernetes_validate(what: &str, rendered: &str) {
     let mut kept = Vec::new();
     for doc in documents(rendered) {
         let id = (
