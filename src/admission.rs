@@ -5,13 +5,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::access::AccessChecker;
-use crate::audit::{self, AuditLog, RequestFacts};
-use crate::config::Config;
-use crate::decision::{Endpoint, Policy, Unevaluated, Verdict, clip, evaluate};
-use crate::response;
+use crate::audit::AuditLog;
 use crate::store::Store;
-use crate::wire::parse_review;
-use crate::workload::Kind;
+use imagestream_core::admission::audit_record::{self, RequestFacts};
+use imagestream_core::admission::decision::{Endpoint, Policy, Unevaluated, Verdict, evaluate};
+use imagestream_core::admission::response;
+use imagestream_core::admission::wire::parse_review;
+use imagestream_core::admission::workload::Kind;
+use imagestream_core::config::Config;
+use imagestream_core::text::clip;
 
 /// Bytes of the uid and of the denial message in the log line of a denial.
 const LOG_UID_LIMIT: usize = 128;
@@ -127,7 +129,7 @@ impl Admission {
     fn audit(
         &self,
         facts: &RequestFacts<'_>,
-        eval: Option<&crate::decision::Evaluation<'_>>,
+        eval: Option<&imagestream_core::admission::decision::Evaluation<'_>>,
         outcome: Outcome,
         reason: Option<&str>,
         started: Instant,
@@ -135,7 +137,7 @@ impl Admission {
         if let Some(log) = &self.audit {
             let latency = started.elapsed();
             log.append(|out| {
-                audit::write_line(out, facts, eval, outcome.as_str(), reason, latency)
+                audit_record::write_line(out, facts, eval, outcome.as_str(), reason, latency)
             });
         }
     }

@@ -9,9 +9,9 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio_util::sync::CancellationToken;
 
-use crate::imagestream::{ImageStream, ImageStreamStatus};
-use crate::snapshot::{Snapshot, StreamEntry};
 use crate::watch::Change;
+use imagestream_core::stream::snapshot::{Snapshot, StreamEntry};
+use imagestream_core::stream::{ImageStream, ImageStreamStatus};
 
 /// The field manager of every write this program makes.
 pub const FIELD_MANAGER: &str = "imagestream-webhook";
@@ -193,8 +193,8 @@ pub async fn apply_status(
         metadata["resourceVersion"] = rv.into();
     }
     let body = serde_json::json!({
-        "apiVersion": crate::imagestream::API_VERSION,
-        "kind": crate::imagestream::KIND,
+        "apiVersion": imagestream_core::stream::API_VERSION,
+        "kind": imagestream_core::stream::KIND,
         "metadata": metadata,
         "status": status,
     });

@@ -29,15 +29,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::fieldcheck::FieldWarning;
-use crate::manifest::{Manifest, parse_file_checked};
+use imagestream_core::manifest::fieldcheck::FieldWarning;
+use imagestream_core::manifest::{Manifest, parse_file_checked};
 use k8s_openapi::api::core::v1::Secret;
 
-use crate::pullsecret::Keyring;
-use crate::rbac::RbacIndex;
-use crate::snapshot::{Snapshot, StreamEntry};
+use imagestream_core::pullsecret::Keyring;
+use imagestream_core::rbac::RbacIndex;
+use imagestream_core::stream::snapshot::{Snapshot, StreamEntry};
 
-pub use crate::config::DEFAULT_MAX_FILE_BYTES;
+pub use imagestream_core::config::DEFAULT_MAX_FILE_BYTES;
 
 static MAX_FILE_BYTES: AtomicU64 = AtomicU64::new(DEFAULT_MAX_FILE_BYTES);
 

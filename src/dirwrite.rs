@@ -57,8 +57,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::imagestream::{ImageStream, ImageStreamStatus};
-use crate::manifest::{DocHead, Manifest};
+use imagestream_core::manifest::{DocHead, Manifest};
+use imagestream_core::stream::{ImageStream, ImageStreamStatus};
 
 mod status;
 
@@ -174,12 +174,12 @@ fn stored_stream(
 ) -> Result<Arc<ImageStream>, WriteError> {
     let namespace = effective_namespace(namespace);
     let parsed = if json {
-        crate::manifest::parse_file(text, true)
+        imagestream_core::manifest::parse_file(text, true)
     } else {
         let (_, body) = split_bom(text);
         let docs = split_documents(body);
         let doc = find_stream(body, &docs, namespace, name, path)?;
-        crate::manifest::parse_file(&body[doc.parse_from..doc.end], false)
+        imagestream_core::manifest::parse_file(&body[doc.parse_from..doc.end], false)
     };
     parsed
         .map_err(|e| unsupported(path, format!("{}: {e}", path.display())))?

@@ -12,16 +12,17 @@ use kube::api::{Api, ListParams};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::access::{AccessChecker, AccessDecision, ServiceAccount};
-use crate::imagestream::{ImageStream, ImageStreamStatus};
-use crate::import::{self, Outcome, Reason, Source, TagPlan};
+use crate::access::AccessChecker;
 use crate::importmemo::{Handled, Memo};
 use crate::metrics::Metrics;
-use crate::pullsecret::Keyring;
 use crate::registry::Registries;
-use crate::resolve::StreamName;
-use crate::snapshot::{self, Snapshot, StreamEntry};
 use crate::store::Store;
+use imagestream_core::access::{AccessDecision, AccessPort as _, ServiceAccount};
+use imagestream_core::import::{self, Outcome, Reason, Source, TagPlan};
+use imagestream_core::pullsecret::Keyring;
+use imagestream_core::stream::resolve::StreamName;
+use imagestream_core::stream::snapshot::{self, Snapshot, StreamEntry};
+use imagestream_core::stream::{ImageStream, ImageStreamStatus};
 
 /// The shortest time between two planning passes over every stream; a tag
 /// due sooner waits at most this long.
@@ -239,7 +240,9 @@ impl Importer {
                     Err((tag, why)) => {
                         let recorded = is
                             .status_tag(&tag)
-                            .and_then(|l| l.condition(crate::imagestream::CONDITION_IMPORT_SUCCESS))
+                            .and_then(|l| {
+                                l.condition(imagestream_core::stream::CONDITION_IMPORT_SUCCESS)
+                            })
                             .and_then(|c| c.message.as_deref())
                             == Some(why.as_str());
                         let memo = state.memo.see(ns, name, &tag);
@@ -783,7 +786,7 @@ fn local_outcome(
 
 /// A history item's reference pinned to its digest.
 fn pinned_reference(reference: &str, digest: &str) -> String {
-    match crate::reference::ImageRef::parse(reference) {
+    match imagestream_core::reference::ImageRef::parse(reference) {
         Ok(r) => r.with_digest(digest),
         Err(_) => reference.to_owned(),
     }
@@ -850,7 +853,7 @@ async fn list_secrets(
         .request_text(request)
         .await
         .map_err(|e| e.to_string())?;
-    crate::pullsecret::secrets_from_list(&text)
+    imagestream_core::pullsecret::secrets_from_list(&text)
 }
 
 #[cfg(test)]

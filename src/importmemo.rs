@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::import::Source;
+use imagestream_core::import::Source;
 
 /// The last import of a tag, so a status write that has not come back
 /// through the watch (or the directory poll) yet is not imported again.

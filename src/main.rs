@@ -4,6 +4,8 @@ use std::sync::Arc;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
+use imagestream_core::stream;
+use imagestream_core::stream::snapshot::Snapshot;
 use imagestream_webhook::access::{AccessChecker, Authority};
 use imagestream_webhook::admission::Admission;
 use imagestream_webhook::audit::{AuditLog, Destination};
@@ -13,9 +15,8 @@ use imagestream_webhook::cmd::serve::sar_config;
 use imagestream_webhook::cmd::{CmdError, bad};
 use imagestream_webhook::dirstore::DirSource;
 use imagestream_webhook::sar::SarChecker;
-use imagestream_webhook::snapshot::Snapshot;
 use imagestream_webhook::store::Store;
-use imagestream_webhook::{audit, certs, cluster, imagestream, tls};
+use imagestream_webhook::{audit, certs, cluster, tls};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -112,7 +113,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 Err(e) => done(Err(e.to_string())),
             }
         }
-        Command::Crd => match imagestream::crd_yaml() {
+        Command::Crd => match stream::crd_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");
                 ExitCode::SUCCESS

@@ -14,9 +14,9 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use tokio::sync::Semaphore;
 
-use crate::import::Reason;
-use crate::pullsecret::{Credential, Keyring};
-use crate::reference::ImageRef;
+use imagestream_core::import::Reason;
+use imagestream_core::pullsecret::{Credential, Keyring};
+use imagestream_core::reference::ImageRef;
 
 /// How the registry client behaves.
 #[derive(Debug, Clone)]

@@ -20,8 +20,8 @@ use kube::api::{Api, PostParams};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::access::{AccessDecision, ServiceAccount};
-use crate::resolve::StreamName;
+use imagestream_core::access::{AccessDecision, ServiceAccount};
+use imagestream_core::stream::resolve::StreamName;
 
 /// The API group of image streams.
 const GROUP: &str = "image.openshift.io";

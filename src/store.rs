@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arc_swap::{ArcSwap, Guard};
 use tokio::sync::watch;
 
-use crate::snapshot::Snapshot;
+use imagestream_core::stream::snapshot::Snapshot;
 
 /// Shared by admission (readers) and the directory watcher or API reflector (the one writer).
 #[derive(Debug)]

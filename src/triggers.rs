@@ -17,15 +17,17 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::access::{AccessChecker, AccessDecision, ServiceAccount};
-use crate::audit::{AuditImage, AuditLog, AuditRecord};
+use crate::access::AccessChecker;
+use crate::audit::AuditLog;
 use crate::metrics::{Metrics, TriggerLabels};
-use crate::resolve::StreamName;
-use crate::snapshot::Snapshot;
 use crate::store::Store;
-use crate::trigger::{self, TRIGGERS_ANNOTATION, Trigger};
 use crate::watch::Change;
-use crate::workload::Kind;
+use imagestream_core::access::{AccessDecision, AccessPort as _, ServiceAccount};
+use imagestream_core::admission::audit_record::{AuditImage, AuditRecord};
+use imagestream_core::admission::workload::Kind;
+use imagestream_core::stream::resolve::StreamName;
+use imagestream_core::stream::snapshot::Snapshot;
+use imagestream_core::trigger::{self, TRIGGERS_ANNOTATION, Trigger};
 
 /// The kinds that may carry triggers.
 pub const KINDS: [Kind; 4] = [

@@ -13,8 +13,8 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt as _;
 
 use crate::admission::Admission;
-use crate::decision::Endpoint;
 use crate::metrics::{EndpointLabels, Metrics, RequestLabels};
+use imagestream_core::admission::decision::Endpoint;
 
 /// The API server's own request limit: no legitimate review is larger.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;

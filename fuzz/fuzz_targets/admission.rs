@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use imagestream_webhook::access::AccessChecker;
 use imagestream_webhook::admission::Admission;
-use imagestream_webhook::config::{Config, SameNamespaceAccess};
-use imagestream_webhook::decision::Endpoint;
-use imagestream_webhook::imagestream::ImageStream;
-use imagestream_webhook::snapshot::Snapshot;
+use imagestream_core::config::{Config, SameNamespaceAccess};
+use imagestream_core::admission::decision::Endpoint;
+use imagestream_core::stream::ImageStream;
+use imagestream_core::stream::snapshot::Snapshot;
 use imagestream_webhook::store::Store;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};

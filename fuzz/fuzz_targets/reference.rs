@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use imagestream_webhook::reference::ImageRef;
+use imagestream_core::reference::ImageRef;
 use libfuzzer_sys::fuzz_target;
 
 fn parts<'a>(r: &ImageRef<'a>) -> (Option<&'a str>, &'a str, Option<&'a str>, Option<&'a str>) {

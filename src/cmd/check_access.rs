@@ -2,9 +2,10 @@
 
 use std::process::ExitCode;
 
-use crate::access::{AccessChecker, AccessDecision, ServiceAccount};
-use crate::resolve::StreamName;
-use crate::snapshot::Snapshot;
+use crate::access::AccessChecker;
+use imagestream_core::access::{AccessDecision, ServiceAccount};
+use imagestream_core::stream::resolve::StreamName;
+use imagestream_core::stream::snapshot::Snapshot;
 
 use crate::cmd::{EXIT_FAILED, bad};
 

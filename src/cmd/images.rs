@@ -11,20 +11,20 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use crate::access::{AccessChecker, Authority};
 use crate::cli::{GlobalArgs, ImportImageArgs, ReferencePolicy, TagArgs};
 use crate::cmd::{CmdError, bad};
-use crate::config::Config;
 use crate::dirstore::DirSource;
-use crate::imagestream::{
+use crate::importer::{Backend, ImportSettings, Imported, Importer};
+use crate::registry::{Registries, RegistryConfig};
+use crate::sar::SarChecker;
+use crate::store::Store;
+use crate::{cluster, dirwrite};
+use imagestream_core::config::Config;
+use imagestream_core::reference::{ImageRef, is_sha256_digest};
+use imagestream_core::stream::snapshot::{Snapshot, StreamEntry};
+use imagestream_core::stream::{
     FROM_KIND_DOCKER_IMAGE, FROM_KIND_IMAGE_STREAM_IMAGE, FROM_KIND_IMAGE_STREAM_TAG, ImageStream,
     ImageStreamSpec, ObjectReference, TagImportPolicy, TagReference, TagReferencePolicy,
     TagReferencePolicyType,
 };
-use crate::importer::{Backend, ImportSettings, Imported, Importer};
-use crate::reference::{ImageRef, is_sha256_digest};
-use crate::registry::{Registries, RegistryConfig};
-use crate::sar::SarChecker;
-use crate::snapshot::{Snapshot, StreamEntry};
-use crate::store::Store;
-use crate::{cluster, dirwrite};
 
 /// Where the streams are.
 enum Target {
@@ -122,8 +122,8 @@ impl Ctx {
                             .round(jiff::Unit::Second)
                             .map_err(|e| e.to_string())?;
                         let doc = serde_json::json!({
-                            "apiVersion": crate::imagestream::API_VERSION,
-                            "kind": crate::imagestream::KIND,
+                            "apiVersion": imagestream_core::stream::API_VERSION,
+                            "kind": imagestream_core::stream::KIND,
                             "metadata": {"name": name, "namespace": ns, "creationTimestamp": created.to_string()},
                             "spec": stream.spec,
                         });
@@ -205,7 +205,7 @@ impl Ctx {
     /// the stream's tags that follow them up to date in the same write.
     async fn import(&self, stored: &Stored, tags: &[String]) -> Result<Imported, CmdError> {
         let mut tags = tags.to_vec();
-        tags.extend(crate::import::followers(&stored.stream, &tags));
+        tags.extend(imagestream_core::import::followers(&stored.stream, &tags));
         let tags = tags.as_slice();
         let ns = self.namespace.as_str();
         let name = stored.stream.metadata.name.clone().unwrap_or_default();
@@ -257,7 +257,7 @@ pub fn import_settings(config: &Config) -> ImportSettings {
             .stream_registry_hosts
             .first()
             .cloned()
-            .unwrap_or_else(|| crate::config::DEFAULT_STREAM_HOST.to_owned()),
+            .unwrap_or_else(|| imagestream_core::config::DEFAULT_STREAM_HOST.to_owned()),
     }
 }
 
@@ -412,7 +412,7 @@ fn import_policy(scheduled: bool, insecure: bool) -> Option<TagImportPolicy> {
 fn report(imported: &Imported) -> ExitCode {
     print!(
         "{}",
-        crate::describe::describe(&imported.stream, jiff::Timestamp::now())
+        imagestream_core::describe::describe(&imported.stream, jiff::Timestamp::now())
     );
     for (tag, reason, message) in &imported.failures {
         eprintln!("error: import of tag {tag} failed ({reason}): {message}");
@@ -601,7 +601,7 @@ async fn parse_source(ctx: &Ctx, source: &str, alias: bool) -> Result<TagSource,
         if !is_sha256_digest(digest) {
             return Err(bad(format!("{digest:?} is not a sha256 digest")));
         }
-        if crate::import::find_image(&stream.stream, digest).is_none() {
+        if imagestream_core::import::find_image(&stream.stream, digest).is_none() {
             return Err(CmdError::Failed(format!(
                 "imagestream {}/{name} has no image {digest} in its history",
                 ctx.namespace
@@ -684,7 +684,7 @@ async fn describe_inner(global: &GlobalArgs, name: &str) -> Result<ExitCode, Cmd
         .ok_or_else(|| format!("imagestream {}/{name} not found", ctx.namespace))?;
     print!(
         "{}",
-        crate::describe::describe(&stored.stream, jiff::Timestamp::now())
+        imagestream_core::describe::describe(&stored.stream, jiff::Timestamp::now())
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -69,8 +69,24 @@ pub fn bad(e: impl fmt::Display) -> CmdError {
 }
 
 /// The configuration file, read and checked: a bad one is bad input.
-pub fn load_config(path: Option<&std::path::Path>) -> Result<crate::config::Config, CmdError> {
-    crate::config::Config::load(path).map_err(bad)
+pub fn load_config(
+    path: Option<&std::path::Path>,
+) -> Result<imagestream_core::config::Config, CmdError> {
+    read_config(path).map_err(CmdError::BadInput)
+}
+
+/// Reads the file, or the defaults when no file is given.
+pub fn read_config(
+    path: Option<&std::path::Path>,
+) -> Result<imagestream_core::config::Config, String> {
+    let Some(path) = path else {
+        return Ok(imagestream_core::config::Config::default());
+    };
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file {shown} (--config): {e}"))?;
+    imagestream_core::config::Config::parse(&text)
+        .map_err(|reason| format!("config file {shown} (--config) is invalid: {reason}"))
 }
 
 /// The exit code of a command's result.

@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 
 use crate::admission::Admission;
 use crate::cmd::{CmdError, EXIT_FAILED, bad};
-use crate::decision::Endpoint;
-use crate::manifest;
-use crate::workload::Kind;
+use imagestream_core::admission::decision::Endpoint;
+use imagestream_core::admission::workload::Kind;
+use imagestream_core::manifest;
 
 /// Reads `file` (`-` for stdin).
 pub fn read_input(file: &str) -> Result<String, CmdError> {

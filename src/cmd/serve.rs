@@ -11,18 +11,18 @@ use crate::access::{AccessChecker, Authority};
 use crate::admission::Admission;
 use crate::audit::{AuditLog, Destination};
 use crate::cli::{GlobalArgs, ServeArgs};
-use crate::config::Config;
 use crate::dirstore::{DirSource, Refresh};
 use crate::importer::{Backend, Importer};
 use crate::leader::{self, LeaseConfig};
 use crate::metrics::{AccessCounters, Metrics};
 use crate::registry::{Registries, RegistryConfig};
 use crate::sar::{SarChecker, SarConfig};
-use crate::snapshot::Snapshot;
 use crate::store::Store;
 use crate::triggers::TriggerController;
 use crate::webhook::Webhook;
 use crate::{admin, cluster, server, tls, webhook};
+use imagestream_core::config::Config;
+use imagestream_core::stream::snapshot::Snapshot;
 use tokio::sync::watch;
 
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
@@ -42,7 +42,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
         // Read by main, which sets up logging before anything runs.
         log_format: _,
     } = args;
-    let config = Arc::new(Config::load(global.config.as_deref()).map_err(|e| e.to_string())?);
+    let config = Arc::new(crate::cmd::read_config(global.config.as_deref())?);
     crate::dirstore::set_max_file_bytes(config.directory.max_file_bytes);
     let metrics = Arc::new(Metrics::new());
     let store = Store::new();

@@ -29,8 +29,8 @@ use super::{
     WriteError, block_end, check_block_style, doc_lines, find_stream, is_comment_or_blank,
     is_key_line, line_ending, parse_map, split_bom, split_documents, to_yaml,
 };
-use crate::imagestream::{ImageStreamStatus, NamedTagEventList};
-use crate::manifest::Manifest;
+use imagestream_core::manifest::Manifest;
+use imagestream_core::stream::{ImageStreamStatus, NamedTagEventList};
 
 /// The status as the document holds it now.
 #[derive(Deserialize)]
@@ -407,7 +407,7 @@ fn reads_back(
     name: &str,
     status: &ImageStreamStatus,
 ) -> bool {
-    let typed = crate::manifest::parse_file(new, false)
+    let typed = imagestream_core::manifest::parse_file(new, false)
         .ok()
         .and_then(|objs| {
             objs.into_iter().find_map(|m| match m {

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use imagestream_core::stream::ImageStreamStatus;
 use imagestream_webhook::cluster;
-use imagestream_webhook::imagestream::ImageStreamStatus;
 
 use crate::common::*;
 use crate::fakeapi::FakeApi;

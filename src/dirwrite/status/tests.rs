@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use crate::dirwrite::set_stream_field_in_text;
-use crate::imagestream::{ImageStreamStatus, NamedTagEventList, TagEvent};
-use crate::manifest::{Manifest, parse_file};
+use imagestream_core::manifest::{Manifest, parse_file};
+use imagestream_core::stream::{ImageStreamStatus, NamedTagEventList, TagEvent};
 
 const NEW: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::wire::{Metadata, Object, PodSpec};
+use crate::admission::wire::{Metadata, Object, PodSpec};
 
 /// The kinds whose pod specs carry images the webhook resolves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,7 +1,5 @@
 //! The `--config` file: every key optional, unknown keys refused so a typo is not silently ignored.
 
-use std::path::Path;
-
 use serde::Deserialize;
 
 /// OpenShift's internal registry name, so manifests exported from OpenShift work unchanged.
@@ -104,34 +102,8 @@ impl Default for ImportConfig {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path} (--config): {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("config file {path} (--config) is invalid: {reason}")]
-    Parse { path: String, reason: String },
-}
-
 impl Config {
-    /// Reads the file, or the defaults when no file is given.
-    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-        let Some(path) = path else {
-            return Ok(Config::default());
-        };
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        Config::parse(&text).map_err(|reason| ConfigError::Parse {
-            path: shown,
-            reason,
-        })
-    }
-
+    /// The configuration in `text` (the `--config` file's contents), checked.
     pub fn parse(text: &str) -> Result<Config, String> {
         if text.trim().is_empty() {
             return Ok(Config::default());

@@ -1,14 +1,16 @@
 //! Kubernetes objects read from YAML or JSON files: multi-document YAML, a
 //! single JSON object, or a `List` of objects as `kubectl get -o yaml` prints.
 
+pub mod fieldcheck;
+
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde_json::Value;
 
-use crate::fieldcheck::{self, FieldPath, FieldWarning, Segment};
-use crate::imagestream::ImageStream;
+use crate::stream::ImageStream;
+use fieldcheck::{FieldPath, FieldWarning, Segment};
 
 /// The objects directory mode reads; other kinds are kept by name only.
 #[derive(Debug, Clone)]
@@ -196,24 +198,24 @@ const IMAGE_API_KINDS: &[&str] = &[
 /// A typo here would otherwise make a stream silently not there.
 fn check_type<'a>(api_version: &'a str, kind: &str) -> Result<&'a str, String> {
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let image_api = crate::imagestream::GROUP;
+    let image_api = crate::stream::GROUP;
     if group == image_api {
-        if version != crate::imagestream::VERSION {
+        if version != crate::stream::VERSION {
             return Err(format!(
                 "apiVersion {api_version:?} is not served: the image API is {}",
-                crate::imagestream::API_VERSION
+                crate::stream::API_VERSION
             ));
         }
         if !IMAGE_API_KINDS.contains(&kind) {
             return Err(format!(
                 "kind {kind:?} does not exist in {api_version} (the stream kind is {})",
-                crate::imagestream::KIND
+                crate::stream::KIND
             ));
         }
-    } else if kind == crate::imagestream::KIND {
+    } else if kind == crate::stream::KIND {
         return Err(format!(
             "an {kind} needs apiVersion {}, not {api_version:?}",
-            crate::imagestream::API_VERSION
+            crate::stream::API_VERSION
         ));
     }
     Ok(group)
@@ -582,9 +584,9 @@ fn scan_metadata(text: &str, key: &str) -> Option<String> {
 struct ImageStreamWithoutSpec {
     metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
     #[serde(default)]
-    spec: Option<crate::imagestream::ImageStreamSpec>,
+    spec: Option<crate::stream::ImageStreamSpec>,
     #[serde(default)]
-    status: Option<crate::imagestream::ImageStreamStatus>,
+    status: Option<crate::stream::ImageStreamStatus>,
 }
 
 impl ImageStreamWithoutSpec {
@@ -843,7 +845,7 @@ status:
 
     #[test]
     fn the_shipped_examples_have_no_unknown_fields() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/manifests/examples");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../manifests/examples");
         let mut read = 0;
         for entry in std::fs::read_dir(dir).expect("examples") {
             let path = entry.expect("entry").path();

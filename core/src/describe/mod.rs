@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use jiff::Timestamp;
 
-use crate::imagestream::{
+use crate::stream::{
     CONDITION_IMPORT_SUCCESS, FROM_KIND_DOCKER_IMAGE, FROM_KIND_IMAGE_STREAM_IMAGE,
     FROM_KIND_IMAGE_STREAM_TAG, ImageStream, NamedTagEventList, TagReferencePolicyType,
 };

@@ -5,9 +5,9 @@
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
-use crate::decision::clip;
 use crate::reference::ImageRef;
-use crate::snapshot::{Snapshot, StreamEntry};
+use crate::stream::snapshot::{Snapshot, StreamEntry};
+use crate::text::clip;
 
 /// The stream an image string names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -261,7 +261,7 @@ fn pin_tag(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::tests::{D1, D2, marsview, stream};
+    use crate::stream::snapshot::tests::{D1, D2, marsview, stream};
 
     const HOST: &str = "image-registry.openshift-image-registry.svc:5000";
 

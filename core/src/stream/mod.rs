@@ -22,10 +22,14 @@
 //! OpenShift's defaults (`false`, `Legacy`, `Source`, empty lists) for absent
 //! values, so callers rarely need to look at the `Option`s themselves.
 
+pub mod resolve;
+pub mod snapshot;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kube::{CustomResource, CustomResourceExt};
+use kube_core::CustomResourceExt;
+use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +70,8 @@ pub const FROM_KIND_IMAGE_STREAM_IMAGE: &str = "ImageStreamImage";
 )]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
+    // The core has kube-core, not the kube facade the derive names by default.
+    crates(kube_core = "::kube_core"),
     group = "image.openshift.io",
     version = "v1",
     kind = "ImageStream",
@@ -470,7 +476,7 @@ pub fn crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
 mod tests {
     use super::*;
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use kube::Resource;
+    use kube_core::Resource;
     use serde_json::Value;
 
     /// `oc get is nginx -o yaml` from an OpenShift 4 cluster, with one imported tag, one
@@ -1026,7 +1032,7 @@ status:
     /// `UPDATE_CRD=1 cargo test crd_manifest_is_current`.
     #[test]
     fn crd_manifest_is_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/manifests/crd.yaml");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../manifests/crd.yaml");
         let yaml = crd_yaml().expect("crd yaml");
         if std::env::var_os("UPDATE_CRD").is_some() {
             std::fs::write(path, &yaml).expect("write manifests/crd.yaml");

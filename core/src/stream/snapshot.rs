@@ -13,10 +13,10 @@ use std::sync::Arc;
 /// seeded per process and map, and a few times faster on short names.
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-use crate::imagestream::{CONDITION_IMPORT_SUCCESS, ImageStream, NamedTagEventList, TagEvent};
 use crate::pullsecret::Keyring;
 use crate::rbac::RbacIndex;
 use crate::reference::{ImageRef, is_sha256_digest};
+use crate::stream::{CONDITION_IMPORT_SUCCESS, ImageStream, NamedTagEventList, TagEvent};
 
 /// Every stream, by namespace then name.
 #[derive(Debug, Default)]

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::workload::{ContainerList, Kind};
+use crate::admission::workload::{ContainerList, Kind};
 
 pub const TRIGGERS_ANNOTATION: &str = "image.openshift.io/triggers";
 

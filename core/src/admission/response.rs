@@ -1,8 +1,8 @@
 //! The AdmissionReview response bytes: allowed, the JSONPatch, the denial, and
 //! the audit annotations the API server copies into its own audit log.
 
-use crate::decision::{Endpoint, Evaluation, ImageDecision, ImagePath, Verdict};
-use crate::jsonw;
+use crate::admission::decision::{Endpoint, Evaluation, ImageDecision, ImagePath, Verdict};
+use crate::admission::jsonw;
 
 /// Audit annotation values longer than this are cut, so one huge pod cannot
 /// bloat every line of the API server's audit log.
@@ -192,9 +192,9 @@ mod tests {
 
     use super::*;
     use crate::access::ServiceAccount;
-    use crate::decision::{Access, ImageDecision, Operation};
-    use crate::resolve::{Form, Resolution, Selector, StreamName};
-    use crate::workload::{ContainerList, Holder, Kind};
+    use crate::admission::decision::{Access, ImageDecision, Operation};
+    use crate::admission::workload::{ContainerList, Holder, Kind};
+    use crate::stream::resolve::{Form, Resolution, Selector, StreamName};
 
     #[test]
     fn deny_has_403_and_echoes_uid() {

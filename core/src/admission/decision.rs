@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use crate::access::{AccessChecker, AccessDecision, ServiceAccount};
-use crate::resolve::{self, Form, Resolution};
-use crate::snapshot::Snapshot;
-use crate::wire::Request;
-use crate::workload::{ContainerList, Holder, Kind, PodView};
+use crate::access::{AccessDecision, AccessPort, ServiceAccount};
+use crate::admission::wire::Request;
+use crate::admission::workload::{ContainerList, Holder, Kind, PodView};
+use crate::stream::resolve::{self, Form, Resolution};
+use crate::stream::snapshot::Snapshot;
+use crate::text::clip;
 
 /// Denials named in full in a denial message; the rest are counted. A review
 /// of 31,000 forbidden containers made an 18 MB message, echoed into the
@@ -23,19 +24,6 @@ pub const REASON_LIMIT: usize = 1024;
 pub const NAME_LIMIT: usize = 253;
 /// Bytes of an image quoted in a message (stream references are shorter).
 pub const IMAGE_LIMIT: usize = 512;
-
-/// `s` cut to at most `limit` bytes at a character boundary, marked with `…`
-/// when cut.
-pub fn clip(s: &str, limit: usize) -> Cow<'_, str> {
-    if s.len() <= limit {
-        return Cow::Borrowed(s);
-    }
-    let mut end = limit.saturating_sub('…'.len_utf8());
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    Cow::Owned(format!("{}…", &s[..end]))
-}
 
 /// The access answer for one image: shared by every image of the request
 /// that names the same stream (a request of thousands of forbidden images
@@ -210,7 +198,7 @@ impl ImagePath {
         };
         out.extend_from_slice(self.kind.pod_spec_pointer().as_bytes());
         out.extend_from_slice(list);
-        crate::jsonw::unsigned(out, self.index as u64);
+        crate::admission::jsonw::unsigned(out, self.index as u64);
         out.extend_from_slice(field);
     }
 }
@@ -439,7 +427,7 @@ fn names_another_registry(image: &str, stream_hosts: &[String]) -> bool {
 
 impl<'r> Evaluation<'r> {
     /// Asks the access checker once per distinct stream of the request.
-    pub async fn check_access(&mut self, access: &AccessChecker, snap: &Snapshot) {
+    pub async fn check_access(&mut self, access: &impl AccessPort, snap: &Snapshot) {
         let mut asked = Asked::with_capacity(self.images.len());
         let mut answers = Vec::with_capacity(self.images.len());
         for img in &self.images {
@@ -601,22 +589,7 @@ mod fast_path_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resolve::{Selector, StreamName};
-
-    #[test]
-    fn clip_cuts_at_a_character_boundary_and_marks_the_cut() {
-        assert_eq!(clip("short", 10), "short");
-        assert!(matches!(clip("short", 5), Cow::Borrowed("short")));
-        let cut = clip("aé€😀bcdefgh", 8);
-        assert!(cut.len() <= 8, "{cut}");
-        assert!(cut.ends_with('…'), "{cut}");
-        assert_eq!(cut, "aé…");
-        for limit in 0..20 {
-            let s = "😀".repeat(10);
-            let c = clip(&s, limit);
-            assert!(c.len() <= limit.max('…'.len_utf8()), "{limit}: {c}");
-        }
-    }
+    use crate::stream::resolve::{Selector, StreamName};
 
     #[test]
     fn image_paths_are_written_as_displayed() {

@@ -3,12 +3,12 @@
 
 use std::fmt;
 
-use crate::imagestream::{
+use crate::reference::{ImageRef, is_sha256_digest};
+use crate::stream::{
     CONDITION_IMPORT_SUCCESS, FROM_KIND_DOCKER_IMAGE, FROM_KIND_IMAGE_STREAM_IMAGE,
     FROM_KIND_IMAGE_STREAM_TAG, ImageStream, ImageStreamStatus, NamedTagEventList, TagEvent,
     TagEventCondition, TagReference,
 };
-use crate::reference::{ImageRef, is_sha256_digest};
 
 /// Where a tag's image comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
