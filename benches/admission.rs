@@ -28,8 +28,8 @@ use imagestream_core::stream::ImageStream;
 use imagestream_core::stream::resolve::Resolution;
 use imagestream_core::stream::snapshot::Snapshot;
 use imagestream_webhook::access::AccessChecker;
-use imagestream_webhook::admission::{Admission, Outcome};
-use imagestream_webhook::audit::{AuditLog, Destination};
+use imagestream_webhook::serving::admission::{Admission, Outcome};
+use imagestream_webhook::serving::audit_log::{AuditLog, Destination};
 use imagestream_webhook::store::Store;
 
 mod fixtures;

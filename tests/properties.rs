@@ -689,7 +689,7 @@ mod admission {
     use imagestream_core::stream::resolve::{self, Resolution};
     use imagestream_core::stream::snapshot::Snapshot;
     use imagestream_webhook::access::AccessChecker;
-    use imagestream_webhook::admission::Admission;
+    use imagestream_webhook::serving::admission::Admission;
     use imagestream_webhook::store::Store;
 
     /// The configured stream registry hosts: the default and one more.
@@ -2081,8 +2081,8 @@ mod server {
     use hyper::StatusCode;
     use hyper::client::conn::http1::SendRequest;
     use hyper_util::rt::TokioIo;
-    use imagestream_webhook::certs;
-    use imagestream_webhook::webhook::MAX_BODY_BYTES;
+    use imagestream_webhook::cli::certs;
+    use imagestream_webhook::serving::webhook::MAX_BODY_BYTES;
     use rustls::RootCertStore;
     use rustls::pki_types::ServerName;
     use rustls_pki_types::CertificateDer;

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use imagestream_webhook::access::AccessChecker;
-use imagestream_webhook::admission::Admission;
+use imagestream_webhook::serving::admission::Admission;
 use imagestream_core::config::{Config, SameNamespaceAccess};
 use imagestream_core::admission::decision::Endpoint;
 use imagestream_core::stream::ImageStream;

@@ -13,7 +13,7 @@ use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use imagestream_core::access::{AccessDecision, ServiceAccount};
 use imagestream_core::stream::resolve::StreamName;
-use imagestream_webhook::sar::{SarChecker, SarConfig, Source};
+use imagestream_webhook::access::sar::{SarChecker, SarConfig, Source};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;

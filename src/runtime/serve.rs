@@ -7,20 +7,21 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::sar::SarChecker;
 use crate::access::{AccessChecker, Authority};
-use crate::admission::Admission;
-use crate::audit::{AuditLog, Destination};
-use crate::cli::{GlobalArgs, ServeArgs};
-use crate::dirstore::{DirSource, Refresh};
-use crate::importer::{Backend, Importer};
-use crate::leader::{self, LeaseConfig};
+use crate::cli::args::{GlobalArgs, ServeArgs};
+use crate::importer::controller::{Backend, Importer};
+use crate::importer::registry::{Registries, RegistryConfig};
+use crate::leadership::lease::{self, LeaseConfig};
 use crate::metrics::{AccessCounters, Metrics};
-use crate::registry::{Registries, RegistryConfig};
-use crate::sar::{SarChecker, SarConfig};
+use crate::serving::admission::Admission;
+use crate::serving::audit_log::{AuditLog, Destination};
+use crate::serving::webhook::Webhook;
+use crate::serving::{admin, server, tls, webhook};
 use crate::store::Store;
-use crate::triggers::TriggerController;
-use crate::webhook::Webhook;
-use crate::{admin, cluster, server, tls, webhook};
+use crate::store::cluster;
+use crate::store::directory::source::{DirSource, Refresh};
+use crate::triggers::controller::TriggerController;
 use imagestream_core::config::Config;
 use imagestream_core::stream::snapshot::Snapshot;
 use tokio::sync::watch;
@@ -42,8 +43,8 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
         // Read by main, which sets up logging before anything runs.
         log_format: _,
     } = args;
-    let config = Arc::new(crate::cmd::read_config(global.config.as_deref())?);
-    crate::dirstore::set_max_file_bytes(config.directory.max_file_bytes);
+    let config = Arc::new(crate::cli::read_config(global.config.as_deref())?);
+    crate::store::directory::source::set_max_file_bytes(config.directory.max_file_bytes);
     let metrics = Arc::new(Metrics::new());
     let store = Store::new();
     let shutdown = CancellationToken::new();
@@ -70,7 +71,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
             start_cluster_watch(client.clone(), &store, &metrics, &shutdown);
             cluster_client = Some(client.clone());
             if !no_import || !no_triggers {
-                tokio::spawn(leader::run(
+                tokio::spawn(lease::run(
                     client.clone(),
                     lease_config(),
                     leader_tx,
@@ -78,7 +79,10 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
                 ));
             }
             (
-                Authority::Api(SarChecker::new(client.clone(), sar_config(&config))),
+                Authority::Api(SarChecker::new(
+                    client.clone(),
+                    crate::access::sar::sar_config(&config),
+                )),
                 Backend::Api(client),
             )
         }
@@ -217,7 +221,7 @@ fn start_directory(
     tracing::info!(dir = %source.dir().display(), streams = store.load().stream_count(), "streams loaded");
     let watch_store = store.clone();
     let watch_metrics = metrics.clone();
-    tokio::spawn(crate::dirstore::watch(
+    tokio::spawn(crate::store::directory::source::watch(
         source,
         Duration::from_millis(poll_ms.max(50)),
         move |_src, result, snap| {
@@ -314,19 +318,9 @@ fn start_importer(
         store.clone(),
         Arc::new(registries),
         backend,
-        crate::cmd::images::import_settings(config),
+        crate::importer::controller::import_settings(config),
         Some(metrics.clone()),
     ))
-}
-
-/// The SubjectAccessReview cache settings from the config file.
-pub fn sar_config(config: &Config) -> SarConfig {
-    SarConfig {
-        allowed_ttl: Duration::from_secs(config.access_check.allowed_ttl_seconds),
-        denied_ttl: Duration::from_secs(config.access_check.denied_ttl_seconds),
-        timeout: Duration::from_secs(config.access_check.timeout_seconds),
-        ..SarConfig::default()
-    }
 }
 
 fn report(metrics: &Metrics, refresh: &Refresh) {

@@ -4,19 +4,19 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
+use crate::access::sar::SarChecker;
 use crate::access::{AccessChecker, Authority};
-use crate::cli::{GlobalArgs, ImportImageArgs, ReferencePolicy, TagArgs};
-use crate::cmd::{CmdError, bad};
-use crate::dirstore::DirSource;
-use crate::importer::{Backend, ImportSettings, Imported, Importer};
-use crate::registry::{Registries, RegistryConfig};
-use crate::sar::SarChecker;
+use crate::cli::args::{GlobalArgs, ImportImageArgs, ReferencePolicy, TagArgs};
+use crate::cli::{CmdError, bad};
+use crate::importer::controller::{Backend, Imported, Importer};
+use crate::importer::registry::{Registries, RegistryConfig};
 use crate::store::Store;
-use crate::{cluster, dirwrite};
+use crate::store::cluster;
+use crate::store::directory::source::DirSource;
+use crate::store::directory::write;
 use imagestream_core::config::Config;
 use imagestream_core::reference::{ImageRef, is_sha256_digest};
 use imagestream_core::stream::snapshot::{Snapshot, StreamEntry};
@@ -40,8 +40,8 @@ struct Ctx {
 }
 
 async fn connect(global: &GlobalArgs) -> Result<Ctx, CmdError> {
-    let config = crate::cmd::load_config(global.config.as_deref())?;
-    crate::dirstore::set_max_file_bytes(config.directory.max_file_bytes);
+    let config = crate::cli::load_config(global.config.as_deref())?;
+    crate::store::directory::source::set_max_file_bytes(config.directory.max_file_bytes);
     let target = match &global.streams_dir {
         Some(dir) => Target::Dir(dir.clone()),
         None => Target::Api(
@@ -76,8 +76,8 @@ impl Ctx {
                 let Some(origin) = snap.stream(ns, name).and_then(|s| s.origin.clone()) else {
                     return Ok(None);
                 };
-                let stream =
-                    crate::dirwrite::read_stream(&origin, ns, name).map_err(|e| e.to_string())?;
+                let stream = crate::store::directory::write::read_stream(&origin, ns, name)
+                    .map_err(|e| e.to_string())?;
                 Ok(Some(Stored {
                     stream: Arc::unwrap_or_clone(stream),
                     origin: Some(origin),
@@ -111,7 +111,7 @@ impl Ctx {
                     Some(path) => {
                         let (p, spec) = (path.clone(), stream.spec.clone());
                         let (n, s) = (ns.clone(), name.clone());
-                        blocking(move || dirwrite::set_stream_field(&p, &n, &s, "spec", &spec))
+                        blocking(move || write::set_stream_field(&p, &n, &s, "spec", &spec))
                             .await?;
                         path
                     }
@@ -128,7 +128,7 @@ impl Ctx {
                             "spec": stream.spec,
                         });
                         let p = path.clone();
-                        blocking(move || dirwrite::append_document(&p, &doc)).await?;
+                        blocking(move || write::append_document(&p, &doc)).await?;
                         Arc::from(path.as_path())
                     }
                 };
@@ -184,7 +184,7 @@ impl Ctx {
             Target::Api(c) => AccessChecker {
                 authority: Authority::Api(SarChecker::new(
                     c.clone(),
-                    crate::cmd::serve::sar_config(&self.config),
+                    crate::access::sar::sar_config(&self.config),
                 )),
                 same_namespace: self.config.same_namespace_access,
                 checks: None,
@@ -194,7 +194,7 @@ impl Ctx {
             store,
             Arc::new(Registries::new(registry)),
             backend,
-            import_settings(&self.config),
+            crate::importer::controller::import_settings(&self.config),
             None,
         )
         .with_access(access))
@@ -246,23 +246,8 @@ fn read_dir(dir: &Path, warn: bool) -> Result<Snapshot, CmdError> {
     Ok(source.snapshot())
 }
 
-/// The importer settings from the config file.
-pub fn import_settings(config: &Config) -> ImportSettings {
-    ImportSettings {
-        history_limit: config.import.history_limit,
-        minimum_interval: Duration::from_secs(config.import.minimum_interval_seconds.max(1)),
-        max_scheduled_per_minute: config.import.max_scheduled_imports_per_minute,
-        allowed_registries: config.import.allowed_registries.clone(),
-        stream_host: config
-            .stream_registry_hosts
-            .first()
-            .cloned()
-            .unwrap_or_else(|| imagestream_core::config::DEFAULT_STREAM_HOST.to_owned()),
-    }
-}
-
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, dirwrite::WriteError> + Send + 'static,
+    f: impl FnOnce() -> Result<T, write::WriteError> + Send + 'static,
 ) -> Result<T, CmdError> {
     tokio::task::spawn_blocking(f)
         .await
@@ -425,7 +410,7 @@ fn report(imported: &Imported) -> ExitCode {
 }
 
 pub async fn import_image(global: &GlobalArgs, args: ImportImageArgs) -> ExitCode {
-    crate::cmd::exit(import_image_inner(global, args).await)
+    crate::cli::exit(import_image_inner(global, args).await)
 }
 
 async fn import_image_inner(
@@ -508,7 +493,7 @@ async fn import_image_inner(
 }
 
 pub async fn tag(global: &GlobalArgs, args: TagArgs) -> ExitCode {
-    crate::cmd::exit(tag_inner(global, args).await)
+    crate::cli::exit(tag_inner(global, args).await)
 }
 
 async fn tag_inner(global: &GlobalArgs, args: TagArgs) -> Result<ExitCode, CmdError> {
@@ -652,8 +637,7 @@ async fn delete_tag(ctx: &Ctx, name: &str, tag: &str) -> Result<ExitCode, CmdErr
             Target::Dir(_) => {
                 let path = stored.origin.clone().ok_or("the stream has no file")?;
                 let (n, s) = (ns.clone(), name.to_owned());
-                blocking(move || dirwrite::set_stream_field(&path, &n, &s, "status", &status))
-                    .await?;
+                blocking(move || write::set_stream_field(&path, &n, &s, "status", &status)).await?;
             }
             Target::Api(client) => {
                 let version = stored.stream.metadata.resource_version.as_deref();
@@ -668,7 +652,7 @@ async fn delete_tag(ctx: &Ctx, name: &str, tag: &str) -> Result<ExitCode, CmdErr
 }
 
 pub async fn describe(global: &GlobalArgs, name: &str) -> ExitCode {
-    crate::cmd::exit(describe_inner(global, name).await)
+    crate::cli::exit(describe_inner(global, name).await)
 }
 
 async fn describe_inner(global: &GlobalArgs, name: &str) -> Result<ExitCode, CmdError> {

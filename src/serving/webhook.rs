@@ -12,8 +12,8 @@ use axum::routing::post;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt as _;
 
-use crate::admission::Admission;
 use crate::metrics::{EndpointLabels, Metrics, RequestLabels};
+use crate::serving::admission::Admission;
 use imagestream_core::admission::decision::Endpoint;
 
 /// The API server's own request limit: no legitimate review is larger.

@@ -1,4 +1,9 @@
-//! The current snapshot, swapped whole when the streams change, and readiness.
+//! The stores: the current snapshot, swapped whole when the streams change,
+//! and readiness; filled from the streams directory (`directory`) or the API
+//! server's watch (`cluster`). May use the core, `background` and `memory`.
+
+pub mod cluster;
+pub mod directory;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

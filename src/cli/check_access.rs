@@ -7,7 +7,7 @@ use imagestream_core::access::{AccessDecision, ServiceAccount};
 use imagestream_core::stream::resolve::StreamName;
 use imagestream_core::stream::snapshot::Snapshot;
 
-use crate::cmd::{EXIT_FAILED, bad};
+use crate::cli::{EXIT_FAILED, bad};
 
 /// `NS/NAME`, or `NAME` in `default_ns`.
 pub fn parse_stream<'a>(s: &'a str, default_ns: Option<&'a str>) -> Result<StreamName<'a>, String> {

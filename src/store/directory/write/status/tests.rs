@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::dirwrite::set_stream_field_in_text;
+use crate::store::directory::write::set_stream_field_in_text;
 use imagestream_core::manifest::{Manifest, parse_file};
 use imagestream_core::stream::{ImageStreamStatus, NamedTagEventList, TagEvent};
 

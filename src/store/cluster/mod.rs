@@ -1,6 +1,8 @@
 //! Cluster mode: the Kubernetes client, the ImageStream watch that feeds the
 //! snapshot, and status writes.
 
+pub mod watch;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio_util::sync::CancellationToken;
 
-use crate::watch::Change;
+use crate::store::cluster::watch::Change;
 use imagestream_core::stream::snapshot::{Snapshot, StreamEntry};
 use imagestream_core::stream::{ImageStream, ImageStreamStatus};
 
@@ -143,7 +145,7 @@ impl StreamIndex {
 
 /// Watches every namespace's ImageStreams until `shutdown`, publishing a
 /// snapshot after each batch of changes. A broken watch re-lists with backoff
-/// (`crate::watch`); the last snapshot stays in service meanwhile.
+/// (`crate::store::cluster::watch`); the last snapshot stays in service meanwhile.
 pub async fn watch_streams(
     client: kube::Client,
     mut publish: impl FnMut(Snapshot),
@@ -151,7 +153,7 @@ pub async fn watch_streams(
     shutdown: CancellationToken,
 ) {
     let api: Api<ImageStream> = Api::all(client);
-    let mut changes = crate::watch::spawn(api, shutdown.clone());
+    let mut changes = crate::store::cluster::watch::spawn(api, shutdown.clone());
     let mut index = StreamIndex::default();
     while let Some(first) = changes.recv().await {
         let mut changed = false;

@@ -1,4 +1,6 @@
-//! One module per subcommand; each holds wiring, not decisions.
+//! The command line: its arguments (`args`) and one module per subcommand,
+//! each holding wiring, not decisions. May use the core, `store`, `access`,
+//! `importer` and the admission handler of `serving`.
 //!
 //! Every command exits 0 when it did what was asked, 1 when it was denied
 //! or its work failed, and 2 when what it was given (arguments, flags, the
@@ -8,10 +10,11 @@
 use std::fmt;
 use std::process::ExitCode;
 
+pub mod args;
+pub mod certs;
 pub mod check_access;
 pub mod images;
 pub mod review;
-pub mod serve;
 
 /// Denied, or the work failed.
 pub const EXIT_FAILED: u8 = 1;

@@ -1096,8 +1096,12 @@ impl From<io::Error> for Commit {
 
 /// A stream file's bytes, within the size limit the directory store keeps to.
 fn read_file(path: &Path) -> io::Result<Vec<u8>> {
-    use crate::dirstore::ReadError;
-    crate::dirstore::read_limited(path, crate::dirstore::max_file_bytes()).map_err(|e| match e {
+    use crate::store::directory::source::ReadError;
+    crate::store::directory::source::read_limited(
+        path,
+        crate::store::directory::source::max_file_bytes(),
+    )
+    .map_err(|e| match e {
         ReadError::Io(e) => e,
         other => io::Error::other(other.to_string()),
     })

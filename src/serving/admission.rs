@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::access::AccessChecker;
-use crate::audit::AuditLog;
+use crate::serving::audit_log::AuditLog;
 use crate::store::Store;
 use imagestream_core::admission::audit_record::{self, RequestFacts};
 use imagestream_core::admission::decision::{Endpoint, Policy, Unevaluated, Verdict, evaluate};

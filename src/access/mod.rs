@@ -1,5 +1,8 @@
-//! The access checker admission, the importer and the triggers share: the
-//! core's local answers, or a cached SubjectAccessReview, counted in metrics.
+//! Access checks: the core's access port, answered locally (the core's
+//! RBAC evaluator) or by a cached SubjectAccessReview (`sar`), and counted.
+//! May use the core, the Kubernetes client and `metrics`.
+
+pub mod sar;
 
 use imagestream_core::access::{
     AccessDecision, AccessPort, Explained, LocalAccess, ServiceAccount, Source,
@@ -16,7 +19,7 @@ pub enum Authority {
     /// The RBAC objects of the streams directory, in the snapshot.
     Directory,
     /// SubjectAccessReviews against the API server, cached.
-    Api(crate::sar::SarChecker),
+    Api(sar::SarChecker),
 }
 
 /// Decides access; one per process, shared by every request.
@@ -61,8 +64,8 @@ impl AccessChecker {
                 Explained {
                     decision,
                     source: match source {
-                        crate::sar::Source::Cache => Source::Cache,
-                        crate::sar::Source::Api => Source::Api,
+                        sar::Source::Cache => Source::Cache,
+                        sar::Source::Api => Source::Api,
                     },
                     why,
                 }

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use imagestream_core::access::{AccessDecision, ServiceAccount};
+use imagestream_core::config::Config;
 use imagestream_core::stream::resolve::StreamName;
 
 /// The API group of image streams.
@@ -57,6 +58,16 @@ impl Default for SarConfig {
             timeout: Duration::from_secs(3),
             max_entries: 100_000,
         }
+    }
+}
+
+/// The SubjectAccessReview cache settings from the config file.
+pub fn sar_config(config: &Config) -> SarConfig {
+    SarConfig {
+        allowed_ttl: Duration::from_secs(config.access_check.allowed_ttl_seconds),
+        denied_ttl: Duration::from_secs(config.access_check.denied_ttl_seconds),
+        timeout: Duration::from_secs(config.access_check.timeout_seconds),
+        ..SarConfig::default()
     }
 }
 

@@ -13,11 +13,12 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessChecker;
-use crate::importmemo::{Handled, Memo};
+use crate::importer::memo::{Handled, Memo};
+use crate::importer::registry::Registries;
 use crate::metrics::Metrics;
-use crate::registry::Registries;
 use crate::store::Store;
 use imagestream_core::access::{AccessDecision, AccessPort as _, ServiceAccount};
+use imagestream_core::config::Config;
 use imagestream_core::import::{self, Outcome, Reason, Source, TagPlan};
 use imagestream_core::pullsecret::Keyring;
 use imagestream_core::stream::resolve::StreamName;
@@ -46,6 +47,21 @@ pub struct ImportSettings {
     pub allowed_registries: Vec<String>,
     /// The first stream registry host, for `status.dockerImageRepository`.
     pub stream_host: String,
+}
+
+/// The importer settings from the config file.
+pub fn import_settings(config: &Config) -> ImportSettings {
+    ImportSettings {
+        history_limit: config.import.history_limit,
+        minimum_interval: Duration::from_secs(config.import.minimum_interval_seconds.max(1)),
+        max_scheduled_per_minute: config.import.max_scheduled_imports_per_minute,
+        allowed_registries: config.import.allowed_registries.clone(),
+        stream_host: config
+            .stream_registry_hosts
+            .first()
+            .cloned()
+            .unwrap_or_else(|| imagestream_core::config::DEFAULT_STREAM_HOST.to_owned()),
+    }
 }
 
 #[derive(Debug)]
@@ -643,7 +659,8 @@ impl Importer {
                 };
                 let (n, s) = (ns.clone(), name.clone());
                 crate::background::run("stream-reader", move || {
-                    crate::dirwrite::read_stream(&path, &n, &s).map_err(|e| e.to_string())
+                    crate::store::directory::write::read_stream(&path, &n, &s)
+                        .map_err(|e| e.to_string())
                 })
                 .await
                 .ok_or_else(|| format!("the stream reader of {ns}/{name} failed"))?
@@ -662,9 +679,10 @@ impl Importer {
         match &self.backend {
             Backend::Api(client) => {
                 let version = read.metadata.resource_version.as_deref();
-                match crate::cluster::apply_status(client, &ns, &name, version, status).await {
+                match crate::store::cluster::apply_status(client, &ns, &name, version, status).await
+                {
                     Ok(_) => Ok(()),
-                    Err(e) if crate::cluster::is_conflict(&e) => Err(format!(
+                    Err(e) if crate::store::cluster::is_conflict(&e) => Err(format!(
                         "imagestream {ns}/{name} changed while it was being imported; the status computed from the old version was not written"
                     )),
                     Err(e) => Err(format!("status write of {ns}/{name} failed: {e}")),
@@ -680,7 +698,7 @@ impl Importer {
                 let object = read.clone();
                 let (n, s) = (ns.clone(), name.clone());
                 crate::background::run("status-writer", move || {
-                    crate::dirwrite::set_stream_status_if_unchanged(
+                    crate::store::directory::write::set_stream_status_if_unchanged(
                         &path,
                         &n,
                         &s,

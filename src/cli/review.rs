@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::admission::Admission;
-use crate::cmd::{CmdError, EXIT_FAILED, bad};
+use crate::cli::{CmdError, EXIT_FAILED, bad};
+use crate::serving::admission::Admission;
 use imagestream_core::admission::decision::Endpoint;
 use imagestream_core::admission::workload::Kind;
 use imagestream_core::manifest;

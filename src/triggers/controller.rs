@@ -18,10 +18,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessChecker;
-use crate::audit::AuditLog;
 use crate::metrics::{Metrics, TriggerLabels};
+use crate::serving::audit_log::AuditLog;
 use crate::store::Store;
-use crate::watch::Change;
+use crate::store::cluster::watch::Change;
 use imagestream_core::access::{AccessDecision, AccessPort as _, ServiceAccount};
 use imagestream_core::admission::audit_record::{AuditImage, AuditRecord};
 use imagestream_core::admission::workload::Kind;
@@ -90,7 +90,7 @@ impl TriggerController {
         let (tx, mut events) = tokio::sync::mpsc::channel::<(Kind, Change<DynamicObject>)>(1024);
         for kind in KINDS {
             let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &api_resource(kind));
-            let mut rx = crate::watch::spawn(api, shutdown.clone());
+            let mut rx = crate::store::cluster::watch::spawn(api, shutdown.clone());
             let tx = tx.clone();
             tokio::spawn(async move {
                 while let Some(change) = rx.recv().await {
