@@ -41,7 +41,7 @@ struct Ctx {
 
 async fn connect(global: &GlobalArgs) -> Result<Ctx, CmdError> {
     let config = crate::cli::load_config(global.config.as_deref())?;
-    crate::store::directory::source::set_max_file_bytes(config.directory.max_file_bytes);
+    crate::store::directory::listing::set_max_file_bytes(config.directory.max_file_bytes);
     let target = match &global.streams_dir {
         Some(dir) => Target::Dir(dir.clone()),
         None => Target::Api(
@@ -247,7 +247,7 @@ fn read_dir(dir: &Path, warn: bool) -> Result<Snapshot, CmdError> {
 }
 
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, write::WriteError> + Send + 'static,
+    f: impl FnOnce() -> Result<T, crate::store::directory::error::WriteError> + Send + 'static,
 ) -> Result<T, CmdError> {
     tokio::task::spawn_blocking(f)
         .await

@@ -140,7 +140,7 @@ async fn offline_admission(
     audit: Option<AuditLog>,
 ) -> Result<Admission, CmdError> {
     let config = cli::load_config(global.config.as_deref())?;
-    crate::store::directory::source::set_max_file_bytes(config.directory.max_file_bytes);
+    crate::store::directory::listing::set_max_file_bytes(config.directory.max_file_bytes);
     let store = Store::new();
     let access = match &global.streams_dir {
         Some(dir) => {

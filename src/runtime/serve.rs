@@ -44,7 +44,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
         log_format: _,
     } = args;
     let config = Arc::new(crate::cli::read_config(global.config.as_deref())?);
-    crate::store::directory::source::set_max_file_bytes(config.directory.max_file_bytes);
+    crate::store::directory::listing::set_max_file_bytes(config.directory.max_file_bytes);
     let metrics = Arc::new(Metrics::new());
     let store = Store::new();
     let shutdown = CancellationToken::new();

@@ -25,10 +25,13 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    WriteError, block_end, check_block_style, doc_lines, find_stream, is_comment_or_blank,
-    is_key_line, line_ending, parse_map, split_bom, split_documents, to_yaml,
+use super::documents::{
+    block_end, doc_lines, find_stream, is_comment_or_blank, is_key_line, line_ending, split_bom,
+    split_documents,
 };
+use super::to_yaml;
+use super::yaml::{check_block_style, parse_map};
+use crate::store::directory::error::WriteError;
 use imagestream_core::manifest::Manifest;
 use imagestream_core::stream::{ImageStreamStatus, NamedTagEventList};
 
