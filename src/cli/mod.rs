@@ -15,6 +15,7 @@ pub mod certs;
 pub mod check_access;
 pub mod images;
 pub mod review;
+mod streams;
 
 /// Denied, or the work failed.
 pub const EXIT_FAILED: u8 = 1;

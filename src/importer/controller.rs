@@ -7,19 +7,21 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessChecker;
+use crate::importer::backend::Backend;
 use crate::importer::memo::{Handled, Memo};
 use crate::importer::registry::Registries;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use imagestream_core::access::{AccessDecision, AccessPort as _, ServiceAccount};
 use imagestream_core::config::Config;
+use imagestream_core::import::local::{History, local_outcome, local_target_differs};
 use imagestream_core::import::{self, Outcome, Reason, Source, TagPlan};
+
+use super::schedule::{TokenBucket, jittered, spread};
 use imagestream_core::pullsecret::Keyring;
 use imagestream_core::stream::resolve::StreamName;
 use imagestream_core::stream::snapshot::{self, Snapshot, StreamEntry};
@@ -28,15 +30,6 @@ use imagestream_core::stream::{ImageStream, ImageStreamStatus};
 /// The shortest time between two planning passes over every stream; a tag
 /// due sooner waits at most this long.
 const MIN_PASS_GAP: Duration = Duration::from_secs(1);
-
-/// Where statuses are written and pull secrets read.
-#[derive(Clone)]
-pub enum Backend {
-    /// The streams directory: status into each stream's file, secrets from the snapshot.
-    Directory,
-    /// The API server.
-    Api(kube::Client),
-}
 
 /// The settings the importer reads.
 #[derive(Debug, Clone)]
@@ -61,43 +54,6 @@ pub fn import_settings(config: &Config) -> ImportSettings {
             .first()
             .cloned()
             .unwrap_or_else(|| imagestream_core::config::DEFAULT_STREAM_HOST.to_owned()),
-    }
-}
-
-#[derive(Debug)]
-struct TokenBucket {
-    tokens: f64,
-    capacity: f64,
-    per_second: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    fn new(per_minute: u32) -> TokenBucket {
-        let capacity = f64::from(per_minute.max(1));
-        TokenBucket {
-            tokens: capacity,
-            capacity,
-            per_second: capacity / 60.0,
-            last: Instant::now(),
-        }
-    }
-
-    fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
-    /// Time until the next token.
-    fn wait(&self) -> Duration {
-        Duration::from_secs_f64(((1.0 - self.tokens) / self.per_second).max(0.0))
     }
 }
 
@@ -396,13 +352,13 @@ impl Importer {
         // The snapshot keeps each tag's newest item only; the status is
         // built from the whole stream, read now. A stream that changed since
         // the plan was made from it is planned again when the change arrives.
-        let is = self.read_whole(entry).await?;
+        let is = self.backend.read_whole(entry).await?;
         if snapshot::head((*is).clone()) != *entry.head {
             return Err(format!(
                 "imagestream {ns}/{name} changed since its import was planned; it is planned again from the new version"
             ));
         }
-        let keyring = self.keyring(snap, ns).await;
+        let keyring = self.backend.keyring(snap, ns).await;
         let mut status = is.status.clone().unwrap_or_default();
         let mut changed = false;
         let mut failures = Vec::new();
@@ -491,7 +447,7 @@ impl Importer {
             // Nothing is remembered as handled until it is written: a write
             // refused because the stream changed meanwhile is planned again
             // from the newer stream on the next pass.
-            self.write_status(entry, &is, &status).await?;
+            self.backend.write_status(entry, &is, &status).await?;
         }
         // Every success at info: scheduled re-imports are paced by
         // maxScheduledImportsPerMinute, so these lines are bounded too.
@@ -618,196 +574,6 @@ impl Importer {
                 .inc();
         }
     }
-
-    async fn keyring(&self, snap: &Snapshot, namespace: &str) -> Keyring {
-        match &self.backend {
-            Backend::Directory => snap
-                .keyring(namespace)
-                .map(|k| (**k).clone())
-                .unwrap_or_default(),
-            Backend::Api(client) => match list_secrets(client, namespace).await {
-                Ok((secrets, skipped)) => {
-                    let (keyring, warnings) = Keyring::from_secrets(&secrets);
-                    for w in skipped.iter().chain(&warnings) {
-                        tracing::warn!(%namespace, warning = %w, "pull secret skipped");
-                    }
-                    keyring
-                }
-                Err(e) => {
-                    tracing::warn!(%namespace, error = %e, "cannot list pull secrets; importing anonymously");
-                    Keyring::default()
-                }
-            },
-        }
-    }
-
-    /// The stream as stored now, whole.
-    async fn read_whole(&self, entry: &StreamEntry) -> Result<Arc<ImageStream>, String> {
-        let (ns, name) = (entry.namespace.to_string(), entry.name.to_string());
-        match &self.backend {
-            Backend::Api(client) => {
-                let api: Api<ImageStream> = Api::namespaced(client.clone(), &ns);
-                match api.get_opt(&name).await {
-                    Ok(Some(is)) => Ok(Arc::new(is)),
-                    Ok(None) => Err(format!("imagestream {ns}/{name} no longer exists")),
-                    Err(e) => Err(format!("cannot read imagestream {ns}/{name}: {e}")),
-                }
-            }
-            Backend::Directory => {
-                let Some(path) = entry.origin.clone() else {
-                    return Err(format!("imagestream {ns}/{name} has no file to read"));
-                };
-                let (n, s) = (ns.clone(), name.clone());
-                crate::background::run("stream-reader", move || {
-                    crate::store::directory::write::read_stream(&path, &n, &s)
-                        .map_err(|e| e.to_string())
-                })
-                .await
-                .ok_or_else(|| format!("the stream reader of {ns}/{name} failed"))?
-            }
-        }
-    }
-
-    /// Writes `status` if the stream still is `read`, the version it was computed from.
-    async fn write_status(
-        &self,
-        entry: &StreamEntry,
-        read: &Arc<ImageStream>,
-        status: &ImageStreamStatus,
-    ) -> Result<(), String> {
-        let (ns, name) = (entry.namespace.to_string(), entry.name.to_string());
-        match &self.backend {
-            Backend::Api(client) => {
-                let version = read.metadata.resource_version.as_deref();
-                match crate::store::cluster::apply_status(client, &ns, &name, version, status).await
-                {
-                    Ok(_) => Ok(()),
-                    Err(e) if crate::store::cluster::is_conflict(&e) => Err(format!(
-                        "imagestream {ns}/{name} changed while it was being imported; the status computed from the old version was not written"
-                    )),
-                    Err(e) => Err(format!("status write of {ns}/{name} failed: {e}")),
-                }
-            }
-            Backend::Directory => {
-                let Some(path) = entry.origin.clone() else {
-                    return Err(format!(
-                        "imagestream {ns}/{name} has no file to write its status to"
-                    ));
-                };
-                let status = status.clone();
-                let object = read.clone();
-                let (n, s) = (ns.clone(), name.clone());
-                crate::background::run("status-writer", move || {
-                    crate::store::directory::write::set_stream_status_if_unchanged(
-                        &path,
-                        &n,
-                        &s,
-                        &status,
-                        object.status.as_ref(),
-                    )
-                    .map_err(|e| e.to_string())
-                })
-                .await
-                .ok_or_else(|| format!("the status writer of {ns}/{name} failed"))?
-            }
-        }
-    }
-}
-
-/// What `status` holds of its stream's history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum History {
-    /// All of it, with what this pass imported: digests are looked up there.
-    Whole,
-    /// Each tag's newest item (a snapshot's head, when planning): digests
-    /// are looked up in the snapshot's index of the stream.
-    Indexed,
-}
-
-/// The image an alias or a pin should hold now, or why there is none.
-fn local_outcome(
-    snap: &Snapshot,
-    is: &ImageStream,
-    status: &ImageStreamStatus,
-    plan: &TagPlan,
-    history: History,
-) -> Outcome {
-    let same_stream = |ns: &str, stream: &str| {
-        is.metadata.namespace.as_deref().unwrap_or("default") == ns
-            && is.metadata.name.as_deref() == Some(stream)
-    };
-    match &plan.source {
-        Source::Tag {
-            namespace,
-            stream,
-            tag,
-        } => {
-            let item = if same_stream(namespace, stream) {
-                status
-                    .tags
-                    .iter()
-                    .flatten()
-                    .find(|t| &t.tag == tag)
-                    .and_then(|t| t.latest())
-                    .cloned()
-            } else {
-                snap.stream(namespace, stream)
-                    .and_then(|s| s.head.status_tag(tag))
-                    .and_then(|t| t.latest())
-                    .cloned()
-            };
-            match item {
-                Some(i) => Outcome::Image {
-                    reference: i.docker_image_reference.to_string(),
-                    digest: i.image.into(),
-                },
-                None => Outcome::Failed {
-                    reason: Reason::NotFound,
-                    message: format!(
-                        "source tag {stream}:{tag} in namespace {namespace} has no image yet"
-                    ),
-                },
-            }
-        }
-        Source::Image {
-            namespace,
-            stream,
-            digest,
-        } => {
-            let found = if same_stream(namespace, stream) && history == History::Whole {
-                import::find_image_in(status.tags.as_deref().unwrap_or_default(), digest)
-                    .map(|i| pinned_reference(&i.docker_image_reference, digest))
-            } else {
-                snap.stream(namespace, stream)
-                    .and_then(|s| s.image(digest))
-                    .map(|pinned| pinned.to_string())
-            };
-            match found {
-                Some(reference) => Outcome::Image {
-                    reference,
-                    digest: digest.clone(),
-                },
-                None => Outcome::Failed {
-                    reason: Reason::NotFound,
-                    message: format!(
-                        "imagestream {namespace}/{stream} has no image {digest} in its history"
-                    ),
-                },
-            }
-        }
-        Source::Registry { .. } => Outcome::Failed {
-            reason: Reason::InternalError,
-            message: "registry tag imported without the registry".into(),
-        },
-    }
-}
-
-/// A history item's reference pinned to its digest.
-fn pinned_reference(reference: &str, digest: &str) -> String {
-    match imagestream_core::reference::ImageRef::parse(reference) {
-        Ok(r) => r.with_digest(digest),
-        Err(_) => reference.to_owned(),
-    }
 }
 
 /// The digest (or failure) an outcome leaves, for the memo.
@@ -818,90 +584,6 @@ fn outcome_key(outcome: &Outcome) -> String {
     }
 }
 
-/// An alias or pin whose status does not hold its target yet.
-fn local_target_differs(is: &ImageStream, plan: &TagPlan, target: Outcome) -> bool {
-    let current = is.status_tag(&plan.tag).and_then(|t| t.latest());
-    match (target, current) {
-        (Outcome::Image { digest, .. }, Some(c)) => {
-            *c.image != *digest || c.generation < plan.generation
-        }
-        (Outcome::Image { .. }, None) => true,
-        // A missing source is recorded once per generation, not retried every pass.
-        (Outcome::Failed { .. }, _) => import::spec_changed(is, plan),
-    }
-}
-
-/// A stable pseudo-random fraction in [0, 1) for a tag, so scheduled imports
-/// spread out instead of all firing together after a start.
-fn fraction(namespace: &str, name: &str, tag: &str, salt: u64) -> f64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (namespace, name, tag, salt).hash(&mut h);
-    (h.finish() % 10_000) as f64 / 10_000.0
-}
-
-/// The first scheduled import of a tag, somewhere in its first interval.
-fn spread(interval: Duration, namespace: &str, name: &str, tag: &str) -> Duration {
-    interval.mul_f64(fraction(namespace, name, tag, 0))
-}
-
-/// The interval ±10%.
-fn jittered(interval: Duration, namespace: &str, name: &str, tag: &str, now: Instant) -> Duration {
-    let salt = now.elapsed().as_nanos() as u64 ^ interval.as_nanos() as u64;
-    interval.mul_f64(0.9 + 0.2 * fraction(namespace, name, tag, salt))
-}
-
 fn now_rfc3339() -> String {
     format!("{:.0}", jiff::Timestamp::now())
-}
-
-/// A namespace's Secrets, read past kube's typed list: kube logs an answer
-/// that does not parse whole, which for Secrets would put every credential
-/// of the namespace into the log. A Secret that does not parse is left out,
-/// and named among the warnings.
-async fn list_secrets(
-    client: &kube::Client,
-    namespace: &str,
-) -> Result<(Vec<Secret>, Vec<String>), String> {
-    let url = <Secret as kube::Resource>::url_path(&(), Some(namespace));
-    let request = kube::core::Request::new(url)
-        .list(&ListParams::default())
-        .map_err(|e| e.to_string())?;
-    let text = client
-        .request_text(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    imagestream_core::pullsecret::secrets_from_list(&text)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_bucket_paces() {
-        let start = Instant::now();
-        let mut b = TokenBucket::new(60);
-        let taken = (0..100).filter(|_| b.take(start)).count();
-        assert_eq!(taken, 60, "a full bucket holds a minute's worth");
-        assert!(!b.take(start));
-        assert!(
-            b.take(start + Duration::from_millis(1001)),
-            "one per second after that"
-        );
-        assert!(!b.take(start + Duration::from_millis(1002)));
-    }
-
-    #[test]
-    fn jitter_stays_within_ten_percent() {
-        let interval = Duration::from_secs(900);
-        for _ in 0..100 {
-            let j = jittered(interval, "ns", "s", "t", Instant::now());
-            assert!(
-                j >= Duration::from_secs(810) && j <= Duration::from_secs(990),
-                "{j:?}"
-            );
-        }
-        assert!(spread(interval, "ns", "s", "t") < interval);
-    }
 }

@@ -1,6 +1,8 @@
 //! The importer's decisions, without I/O: which tags need an import, where
 //! each tag's image comes from, and the status an import result makes.
 
+pub mod local;
+
 use std::fmt;
 
 use crate::reference::{ImageRef, is_sha256_digest};
