@@ -621,7 +621,7 @@ mod references {
     /// same host, and false for two DNS names that differ.
     #[test]
     fn registry_respellings_are_the_same_host() {
-        use imagestream_core::reference::hosts_equal;
+        use imagestream_core::reference::host::hosts_equal;
         let strategy = (
             registry(),
             registry(),

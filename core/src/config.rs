@@ -109,7 +109,7 @@ impl Config {
             return Ok(Config::default());
         }
         let cfg: Config =
-            serde_saphyr::from_str(text).map_err(|e| crate::manifest::yaml_error(&e, 1))?;
+            serde_saphyr::from_str(text).map_err(|e| crate::manifest::yaml::yaml_error(&e, 1))?;
         cfg.validate()?;
         Ok(cfg)
     }

@@ -141,7 +141,7 @@ fn at_line(is_json: bool, line: usize, e: String) -> String {
 /// The YAML documents of the input, each with its place in the text.
 fn yaml_documents(text: &str) -> Result<Vec<Document>, CmdError> {
     let mut out = Vec::new();
-    for doc in manifest::split_yaml_documents(text) {
+    for doc in manifest::yaml::split_yaml_documents(text) {
         let start = doc.text.as_ptr() as usize - text.as_ptr() as usize;
         let values = manifest::yaml_values(doc.text, doc.line)
             .map_err(|e| bad(format!("document at line {}: {e}", doc.line)))?;

@@ -131,5 +131,5 @@ async fn list_secrets(
         .request_text(request)
         .await
         .map_err(|e| e.to_string())?;
-    imagestream_core::pullsecret::secrets_from_list(&text)
+    imagestream_core::pullsecret::document::secrets_from_list(&text)
 }

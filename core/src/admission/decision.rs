@@ -422,7 +422,7 @@ fn names_another_registry(image: &str, stream_hosts: &[String]) -> bool {
         || first.bytes().any(|b| b.is_ascii_uppercase());
     host && !stream_hosts
         .iter()
-        .any(|h| crate::reference::hosts_equal(h, first))
+        .any(|h| crate::reference::host::hosts_equal(h, first))
 }
 
 impl<'r> Evaluation<'r> {

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use imagestream_core::manifest::DocHead;
+use imagestream_core::manifest::yaml::DocHead;
+use imagestream_core::stream::ImageStream;
 
 use crate::store::directory::error::{WriteError, not_found, unsupported};
 
@@ -301,5 +302,22 @@ pub(super) fn find_stream<'d>(
                 docs[*b].number
             ),
         )),
+    }
+}
+
+/// Kubernetes' namespace for an object that names none.
+pub(super) const DEFAULT_NAMESPACE: &str = "default";
+
+pub(super) fn is_named(is: &ImageStream, namespace: &str, name: &str) -> bool {
+    is.metadata.name.as_deref() == Some(name)
+        && effective_namespace(is.metadata.namespace.as_deref().unwrap_or_default())
+            == effective_namespace(namespace)
+}
+
+pub(super) fn effective_namespace(namespace: &str) -> &str {
+    if namespace.is_empty() {
+        DEFAULT_NAMESPACE
+    } else {
+        namespace
     }
 }

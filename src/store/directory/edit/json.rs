@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize as _, Serialize};
 
-use imagestream_core::manifest::DocHead;
+use imagestream_core::manifest::yaml::DocHead;
 use serde_json::Value;
 
 use crate::store::directory::error::{WriteError, not_found, unsupported};

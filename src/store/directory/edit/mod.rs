@@ -57,9 +57,6 @@ use documents::*;
 use json::*;
 use yaml::*;
 
-/// Kubernetes' namespace for an object that names none.
-const DEFAULT_NAMESPACE: &str = "default";
-
 pub(super) use documents::split_documents;
 
 /// The stream NS/NAME as the directory store reads it; in YAML only its own
@@ -88,20 +85,6 @@ pub(super) fn stored_stream(
             _ => None,
         })
         .ok_or_else(|| not_found(path, namespace, name))
-}
-
-fn is_named(is: &ImageStream, namespace: &str, name: &str) -> bool {
-    is.metadata.name.as_deref() == Some(name)
-        && effective_namespace(is.metadata.namespace.as_deref().unwrap_or_default())
-            == effective_namespace(namespace)
-}
-
-fn effective_namespace(namespace: &str) -> &str {
-    if namespace.is_empty() {
-        DEFAULT_NAMESPACE
-    } else {
-        namespace
-    }
 }
 
 pub(super) fn set_field<T: Serialize>(
@@ -153,19 +136,6 @@ fn check_key(key: &str) -> Result<(), WriteError> {
             "`{key}` is not a plain top-level key"
         )))
     }
-}
-
-/// YAML as the rest of the project writes it: 2-space indentation, and long
-/// single-line strings (image references) kept on one line instead of folded.
-fn to_yaml<T: Serialize>(value: &T) -> Result<String, WriteError> {
-    let mut options = serde_saphyr::SerializerOptions::default();
-    options.folded_wrap_chars = 1 << 20;
-    let mut out = serde_saphyr::to_string_with_options(value, options)
-        .map_err(|e| WriteError::Serialize(e.to_string()))?;
-    if !out.ends_with('\n') {
-        out.push('\n');
-    }
-    Ok(out)
 }
 
 /// The lines `KEY: ...` for `value`, ending in a newline.

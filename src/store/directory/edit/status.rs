@@ -26,11 +26,10 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 use super::documents::{
-    block_end, doc_lines, find_stream, is_comment_or_blank, is_key_line, line_ending, split_bom,
-    split_documents,
+    block_end, doc_lines, find_stream, is_comment_or_blank, is_key_line, is_named, line_ending,
+    split_bom, split_documents,
 };
-use super::to_yaml;
-use super::yaml::{check_block_style, parse_map};
+use super::yaml::{check_block_style, parse_map, to_yaml};
 use crate::store::directory::error::WriteError;
 use imagestream_core::manifest::Manifest;
 use imagestream_core::stream::{ImageStreamStatus, NamedTagEventList};
@@ -414,7 +413,7 @@ fn reads_back(
         .ok()
         .and_then(|objs| {
             objs.into_iter().find_map(|m| match m {
-                Manifest::Stream(is) if super::is_named(&is, namespace, name) => Some(is),
+                Manifest::Stream(is) if is_named(&is, namespace, name) => Some(is),
                 _ => None,
             })
         });

@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 
-use imagestream_core::manifest::DocHead;
+use imagestream_core::manifest::yaml::DocHead;
 
 use super::documents::*;
 use crate::store::directory::error::{WriteError, unsupported};
@@ -237,4 +238,17 @@ impl Check<'_> {
         }
         Ok(())
     }
+}
+
+/// YAML as the rest of the project writes it: 2-space indentation, and long
+/// single-line strings (image references) kept on one line instead of folded.
+pub(super) fn to_yaml<T: Serialize>(value: &T) -> Result<String, WriteError> {
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.folded_wrap_chars = 1 << 20;
+    let mut out = serde_saphyr::to_string_with_options(value, options)
+        .map_err(|e| WriteError::Serialize(e.to_string()))?;
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    Ok(out)
 }
