@@ -27,6 +27,7 @@ use imagestream_core::config::{Config, SameNamespaceAccess};
 use imagestream_core::stream::ImageStream;
 use imagestream_core::stream::resolve::Resolution;
 use imagestream_core::stream::snapshot::Snapshot;
+
 use imagestream_webhook::access::AccessChecker;
 use imagestream_webhook::serving::admission::{Admission, Outcome};
 use imagestream_webhook::serving::audit_log::{AuditLog, Destination};

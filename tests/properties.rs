@@ -679,8 +679,7 @@ mod admission {
     use std::sync::Arc;
 
     use super::*;
-    use imagestream_core::admission::audit_record;
-    use imagestream_core::admission::audit_record::{AuditRecord, RequestFacts};
+    use imagestream_core::admission::audit_record::{self, AuditRecord, RequestFacts};
     use imagestream_core::admission::decision::{DENIALS_LISTED, Endpoint, Policy, evaluate};
     use imagestream_core::admission::wire;
     use imagestream_core::config::{Config, DEFAULT_STREAM_HOST, SameNamespaceAccess};

@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
-use crate::access::AccessChecker;
 use imagestream_core::access::{AccessDecision, ServiceAccount};
 use imagestream_core::stream::resolve::StreamName;
 use imagestream_core::stream::snapshot::Snapshot;
 
+use crate::access::AccessChecker;
 use crate::cli::{EXIT_FAILED, bad};
 
 /// `NS/NAME`, or `NAME` in `default_ns`.

@@ -3,18 +3,19 @@
 
 use std::process::ExitCode;
 
-use crate::cli::args::{GlobalArgs, ImportImageArgs, ReferencePolicy, TagArgs};
-use crate::cli::streams::{Ctx, Target, api_error, blocking, connect};
-use crate::cli::{CmdError, bad};
-use crate::importer::controller::Imported;
-use crate::store::cluster;
-use crate::store::directory::write;
 use imagestream_core::reference::{ImageRef, is_sha256_digest};
 use imagestream_core::stream::{
     FROM_KIND_DOCKER_IMAGE, FROM_KIND_IMAGE_STREAM_IMAGE, FROM_KIND_IMAGE_STREAM_TAG, ImageStream,
     ImageStreamSpec, ObjectReference, TagImportPolicy, TagReference, TagReferencePolicy,
     TagReferencePolicyType,
 };
+
+use crate::cli::args::{GlobalArgs, ImportImageArgs, ReferencePolicy, TagArgs};
+use crate::cli::streams::{Ctx, Target, api_error, blocking, connect};
+use crate::cli::{CmdError, bad};
+use crate::importer::controller::Imported;
+use crate::store::cluster;
+use crate::store::directory::write;
 
 /// `NAME[:TAG]` → (NAME, TAG).
 fn name_and_tag(s: &str) -> Result<(String, String), CmdError> {

@@ -10,11 +10,12 @@ use std::process::ExitCode;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::cli::{CmdError, EXIT_FAILED, bad};
-use crate::serving::admission::Admission;
 use imagestream_core::admission::decision::Endpoint;
 use imagestream_core::admission::workload::Kind;
 use imagestream_core::manifest;
+
+use crate::cli::{CmdError, EXIT_FAILED, bad};
+use crate::serving::admission::Admission;
 
 /// Reads `file` (`-` for stdin).
 pub fn read_input(file: &str) -> Result<String, CmdError> {

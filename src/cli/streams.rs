@@ -6,6 +6,10 @@ use std::sync::Arc;
 
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
+use imagestream_core::config::Config;
+use imagestream_core::stream::ImageStream;
+use imagestream_core::stream::snapshot::{Snapshot, StreamEntry};
+
 use crate::access::sar::SarChecker;
 use crate::access::{AccessChecker, Authority};
 use crate::cli::args::GlobalArgs;
@@ -17,9 +21,6 @@ use crate::store::Store;
 use crate::store::cluster;
 use crate::store::directory::source::DirSource;
 use crate::store::directory::write;
-use imagestream_core::config::Config;
-use imagestream_core::stream::ImageStream;
-use imagestream_core::stream::snapshot::{Snapshot, StreamEntry};
 
 /// Where the streams are.
 pub(super) enum Target {

@@ -10,22 +10,22 @@ use futures::StreamExt as _;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use imagestream_core::access::{AccessDecision, AccessPort as _, ServiceAccount};
+use imagestream_core::config::Config;
+use imagestream_core::import::local::{History, local_outcome, local_target_differs};
+use imagestream_core::import::{self, Outcome, Reason, Source, TagPlan};
+use imagestream_core::pullsecret::Keyring;
+use imagestream_core::stream::resolve::StreamName;
+use imagestream_core::stream::snapshot::{self, Snapshot, StreamEntry};
+use imagestream_core::stream::{ImageStream, ImageStreamStatus};
+
+use super::schedule::{TokenBucket, jittered, spread};
 use crate::access::AccessChecker;
 use crate::importer::backend::Backend;
 use crate::importer::memo::{Handled, Memo};
 use crate::importer::registry::Registries;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use imagestream_core::access::{AccessDecision, AccessPort as _, ServiceAccount};
-use imagestream_core::config::Config;
-use imagestream_core::import::local::{History, local_outcome, local_target_differs};
-use imagestream_core::import::{self, Outcome, Reason, Source, TagPlan};
-
-use super::schedule::{TokenBucket, jittered, spread};
-use imagestream_core::pullsecret::Keyring;
-use imagestream_core::stream::resolve::StreamName;
-use imagestream_core::stream::snapshot::{self, Snapshot, StreamEntry};
-use imagestream_core::stream::{ImageStream, ImageStreamStatus};
 
 /// The shortest time between two planning passes over every stream; a tag
 /// due sooner waits at most this long.

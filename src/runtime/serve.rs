@@ -5,7 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use imagestream_core::config::Config;
+use imagestream_core::stream::snapshot::Snapshot;
 
 use crate::access::sar::SarChecker;
 use crate::access::{AccessChecker, Authority};
@@ -23,9 +27,6 @@ use crate::store::Store;
 use crate::store::cluster;
 use crate::store::directory::source::{DirSource, Refresh};
 use crate::triggers::controller::TriggerController;
-use imagestream_core::config::Config;
-use imagestream_core::stream::snapshot::Snapshot;
-use tokio::sync::watch;
 
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
     let ServeArgs {

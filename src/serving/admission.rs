@@ -4,9 +4,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::access::AccessChecker;
-use crate::serving::audit_log::AuditLog;
-use crate::store::Store;
 use imagestream_core::admission::audit_record::{self, RequestFacts};
 use imagestream_core::admission::decision::{Endpoint, Policy, Unevaluated, Verdict, evaluate};
 use imagestream_core::admission::response;
@@ -14,6 +11,10 @@ use imagestream_core::admission::wire::parse_review;
 use imagestream_core::admission::workload::Kind;
 use imagestream_core::config::Config;
 use imagestream_core::text::clip;
+
+use crate::access::AccessChecker;
+use crate::serving::audit_log::AuditLog;
+use crate::store::Store;
 
 /// Bytes of the uid and of the denial message in the log line of a denial.
 const LOG_UID_LIMIT: usize = 128;

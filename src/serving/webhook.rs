@@ -12,9 +12,10 @@ use axum::routing::post;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt as _;
 
+use imagestream_core::admission::decision::Endpoint;
+
 use crate::metrics::{EndpointLabels, Metrics, RequestLabels};
 use crate::serving::admission::Admission;
-use imagestream_core::admission::decision::Endpoint;
 
 /// The API server's own request limit: no legitimate review is larger.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;

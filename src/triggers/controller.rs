@@ -17,17 +17,18 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::access::AccessChecker;
-use crate::metrics::{Metrics, TriggerLabels};
-use crate::serving::audit_log::AuditLog;
-use crate::store::Store;
-use crate::store::cluster::watch::Change;
 use imagestream_core::access::{AccessDecision, AccessPort as _, ServiceAccount};
 use imagestream_core::admission::audit_record::{AuditImage, AuditRecord};
 use imagestream_core::admission::workload::Kind;
 use imagestream_core::stream::resolve::StreamName;
 use imagestream_core::stream::snapshot::Snapshot;
 use imagestream_core::trigger::{self, TRIGGERS_ANNOTATION, Trigger};
+
+use crate::access::AccessChecker;
+use crate::metrics::{Metrics, TriggerLabels};
+use crate::serving::audit_log::AuditLog;
+use crate::store::Store;
+use crate::store::cluster::watch::Change;
 
 /// The kinds that may carry triggers.
 pub const KINDS: [Kind; 4] = [

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use imagestream_core::stream::ImageStreamStatus;
+
 use imagestream_webhook::store::cluster;
 
 use crate::common::*;

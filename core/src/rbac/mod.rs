@@ -47,7 +47,6 @@
 
 mod aggregate;
 
-use aggregate::aggregate;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
@@ -55,6 +54,8 @@ use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef,
     Subject as BindingSubject,
 };
+
+use aggregate::aggregate;
 
 const SERVICE_ACCOUNT_USER_PREFIX: &str = "system:serviceaccount:";
 const SERVICE_ACCOUNTS_GROUP: &str = "system:serviceaccounts";

@@ -11,9 +11,10 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::cluster::watch::Change;
 use imagestream_core::stream::snapshot::{Snapshot, StreamEntry};
 use imagestream_core::stream::{ImageStream, ImageStreamStatus};
+
+use crate::store::cluster::watch::Change;
 
 /// The field manager of every write this program makes.
 pub const FIELD_MANAGER: &str = "imagestream-webhook";

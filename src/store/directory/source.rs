@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use imagestream_core::manifest::fieldcheck::FieldWarning;
-use imagestream_core::manifest::{Manifest, parse_file_checked};
 use k8s_openapi::api::core::v1::Secret;
 
+use imagestream_core::manifest::fieldcheck::FieldWarning;
+use imagestream_core::manifest::{Manifest, parse_file_checked};
 use imagestream_core::pullsecret::Keyring;
 use imagestream_core::rbac::RbacIndex;
 use imagestream_core::stream::snapshot::{Snapshot, StreamEntry};

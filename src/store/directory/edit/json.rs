@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use serde::{Deserialize as _, Serialize};
+use serde_json::Value;
 
 use imagestream_core::manifest::yaml::DocHead;
-use serde_json::Value;
 
 use crate::store::directory::error::{WriteError, not_found, unsupported};
 

@@ -53,11 +53,10 @@ use imagestream_core::manifest::Manifest;
 use imagestream_core::stream::{ImageStream, ImageStreamStatus};
 
 use crate::store::directory::error::{WriteError, not_found, unsupported};
+pub(super) use documents::split_documents;
 use documents::*;
 use json::*;
 use yaml::*;
-
-pub(super) use documents::split_documents;
 
 /// The stream NS/NAME as the directory store reads it; in YAML only its own
 /// document is parsed (a file may hold thousands of streams).

@@ -25,14 +25,15 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
+use imagestream_core::manifest::Manifest;
+use imagestream_core::stream::{ImageStreamStatus, NamedTagEventList};
+
 use super::documents::{
     block_end, doc_lines, find_stream, is_comment_or_blank, is_key_line, is_named, line_ending,
     split_bom, split_documents,
 };
 use super::yaml::{check_block_style, parse_map, to_yaml};
 use crate::store::directory::error::WriteError;
-use imagestream_core::manifest::Manifest;
-use imagestream_core::stream::{ImageStreamStatus, NamedTagEventList};
 
 /// The status as the document holds it now.
 #[derive(Deserialize)]

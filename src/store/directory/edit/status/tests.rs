@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::store::directory::write::set_stream_field_in_text;
 use imagestream_core::manifest::{Manifest, parse_file};
 use imagestream_core::stream::{ImageStreamStatus, NamedTagEventList, TagEvent};
+
+use crate::store::directory::write::set_stream_field_in_text;
 
 const NEW: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
