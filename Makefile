@@ -24,11 +24,12 @@ run: build certs/tls.crt
 test-deps:
 	bash hack/test-deps.sh
 
-## Formatting, lints, the core's dependency rule and every test of both crates.
+## Formatting, lints, the rules of the source tree and every test of both crates.
 test: test-deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	CARGO="$(CARGO)" bash hack/core-deps.sh
+	python3 hack/architecture.py
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \

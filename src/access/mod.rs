@@ -1,6 +1,5 @@
-//! Access checks: the core's access port, answered locally (the core's
-//! RBAC evaluator) or by a cached SubjectAccessReview (`sar`), and counted.
-//! May use the core, the Kubernetes client and `metrics`.
+//! Access checks: the core's access port answered locally or by a cached SubjectAccessReview
+//! (`sar`), each answer counted. May use the core, the Kubernetes client and `metrics`.
 
 pub mod sar;
 

@@ -1,6 +1,5 @@
-//! The command line: its arguments (`args`) and one module per subcommand,
-//! each holding wiring, not decisions. May use the core, `store`, `access`,
-//! `importer` and the admission handler of `serving`.
+//! The command line: its arguments (`args`), one module per command (wiring, not decisions), exit
+//! codes. May use the core, `store`, `access`, `importer` and `serving`'s admission handler.
 //!
 //! Every command exits 0 when it did what was asked, 1 when it was denied
 //! or its work failed, and 2 when what it was given (arguments, flags, the

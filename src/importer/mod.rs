@@ -1,6 +1,5 @@
-//! The importer: the controller that keeps tags current (planning comes from
-//! the core), the registry client and the memo of what was imported. May use
-//! the core, `store`, `access`, `metrics`, `background` and `memory`.
+//! The importer: the controller that keeps tags current, the registry client, the memo and the
+//! schedule. May use the core, `store`, `access`, `metrics`, `background` and `memory`.
 
 pub mod backend;
 pub mod controller;

@@ -1,6 +1,5 @@
-//! The one place that wires things together: each command of the command
-//! line is set up here (`serve` in [`serve`]) from the parts the other
-//! folders own. Owns no decision; may use every folder of the binary.
+//! The one place that wires: each command of the command line is set up here (`serve` in
+//! [`serve`]). Owns no decision; may use every folder of the binary.
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -1,6 +1,5 @@
-//! Serving admission: the TLS and plain listeners, the webhook and admin
-//! routes, the handler that composes store, access and audit, and the audit
-//! writer. May use the core, `store`, `access` and `metrics`.
+//! Serving admission: the listeners and TLS, the webhook and admin routes, the admission handler,
+//! the audit writer. May use the core, `store`, `access` and `metrics`.
 
 pub mod admin;
 pub mod admission;

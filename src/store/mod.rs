@@ -1,6 +1,5 @@
-//! The stores: the current snapshot, swapped whole when the streams change,
-//! and readiness; filled from the streams directory (`directory`) or the API
-//! server's watch (`cluster`). May use the core, `background` and `memory`.
+//! The stores: the published snapshot and readiness, filled from `--streams-dir` (`directory`) or
+//! the API server (`cluster`). May use the core, the Kubernetes client, `background`, `memory`.
 
 pub mod cluster;
 pub mod directory;

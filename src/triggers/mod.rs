@@ -1,5 +1,4 @@
-//! The trigger controller: watches workloads and patches them when a tag they
-//! follow moves (the patches come from the core). May use the core, `store`,
-//! `access`, the audit writer of `serving` and `metrics`.
+//! The trigger controller: patches workloads when a tag they follow moves. May use the core,
+//! `store`, `access`, `metrics` and `serving`'s audit writer.
 
 pub mod controller;

@@ -6,7 +6,7 @@
 //! the same wording, the same tag order (library-go's `PrioritizeTags`), the same
 //! hiding of same-stream alias tags, and the same tab alignment, which oc gets from
 //! Go's `text/tabwriter` with tab padding. The text is first built with the raw tabs
-//! oc writes and then aligned by [`tabwrite`], a re-implementation of that
+//! oc writes and then aligned by `tabwrite`, a re-implementation of that
 //! tabwriter, so values that themselves contain tabs or newlines line up as in oc.
 //!
 //! One difference on purpose: oc lists an alias tag (`tag --alias`) under the

@@ -1,5 +1,5 @@
-//! Cluster mode: the Kubernetes client, the ImageStream watch that feeds the
-//! snapshot, and status writes.
+//! Cluster mode: the Kubernetes client, the ImageStream watch that feeds the snapshot, and
+//! status writes. May use the core and the Kubernetes client.
 
 pub mod watch;
 

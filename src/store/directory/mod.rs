@@ -1,6 +1,5 @@
-//! Directory mode's store: reading `--streams-dir` (listing, bounded reads,
-//! reloads) and writing a stream back into its own file. May use the core,
-//! `background` and `memory`.
+//! Directory mode: `--streams-dir` listed within bounds, read and reloaded, and streams written
+//! back into their own files. May use the core, `background` and `memory`.
 
 pub mod atomic;
 mod edit;

@@ -1,6 +1,5 @@
-//! The editor: the stream's document in a file's text gets a new top-level
-//! key (the importer's `status`, the CLI's `spec`), and every other byte of
-//! the text stays as the user wrote it. Text in, text out: no file I/O here.
+//! The editor: a stream's top-level key (`status`, `spec`) replaced in a file's text, every other
+//! byte kept. Text in, text out: may use the core and `error`, no file I/O.
 //!
 //! # Why YAML is edited as text
 //!
