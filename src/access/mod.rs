@@ -46,30 +46,53 @@ impl AccessChecker {
         sa: ServiceAccount<'_>,
         stream: StreamName<'_>,
     ) -> Explained {
+        match self.route(snap, sa, stream) {
+            Route::Here(answer) => answer,
+            Route::Api(sar) => ask_api(sar, sa, stream).await,
+        }
+    }
+
+    /// The answer when it is decided here (the same-namespace rule, the
+    /// directory's RBAC objects), or the checker to ask. Synchronous, so an
+    /// answer decided here moves no future of the API path.
+    fn route(&self, snap: &Snapshot, sa: ServiceAccount<'_>, stream: StreamName<'_>) -> Route<'_> {
         let local = LocalAccess {
             same_namespace: self.same_namespace,
         };
         if let Some(allowed) = local.same_namespace_rule(sa, stream) {
-            return allowed;
+            return Route::Here(allowed);
         }
         match &self.authority {
-            Authority::Directory => LocalAccess::rbac(snap, sa, stream),
-            Authority::Api(sar) => {
-                let (decision, source) = sar.check(sa, stream).await;
-                let why = match &decision {
-                    AccessDecision::Allowed => "SubjectAccessReview allowed".to_owned(),
-                    AccessDecision::Denied(d) => d.clone(),
-                };
-                Explained {
-                    decision,
-                    source: match source {
-                        sar::Source::Cache => Source::Cache,
-                        sar::Source::Api => Source::Api,
-                    },
-                    why,
-                }
-            }
+            Authority::Directory => Route::Here(LocalAccess::rbac(snap, sa, stream)),
+            Authority::Api(sar) => Route::Api(sar),
         }
+    }
+}
+
+/// Where an answer comes from.
+enum Route<'a> {
+    Here(Explained),
+    Api(&'a sar::SarChecker),
+}
+
+/// A SubjectAccessReview's answer (cached or asked), explained.
+async fn ask_api(
+    sar: &sar::SarChecker,
+    sa: ServiceAccount<'_>,
+    stream: StreamName<'_>,
+) -> Explained {
+    let (decision, source) = sar.check(sa, stream).await;
+    let why = match &decision {
+        AccessDecision::Allowed => "SubjectAccessReview allowed".to_owned(),
+        AccessDecision::Denied(d) => d.clone(),
+    };
+    Explained {
+        decision,
+        source: match source {
+            sar::Source::Cache => Source::Cache,
+            sar::Source::Api => Source::Api,
+        },
+        why,
     }
 }
 
@@ -80,7 +103,12 @@ impl AccessPort for AccessChecker {
         sa: ServiceAccount<'_>,
         stream: StreamName<'_>,
     ) -> AccessDecision {
-        let explained = self.explain(snap, sa, stream).await;
+        // Not through `explain`: awaiting its future would move the API
+        // path's state on every check, including those decided here.
+        let explained = match self.route(snap, sa, stream) {
+            Route::Here(answer) => answer,
+            Route::Api(sar) => ask_api(sar, sa, stream).await,
+        };
         if let Some(checks) = &self.checks {
             checks.count(explained.decision.is_allowed(), explained.source);
         }
