@@ -24,14 +24,16 @@ run: build certs/tls.crt
 test-deps:
 	bash hack/test-deps.sh
 
-## Formatting, lints and every test.
+## Formatting, lints, the rules of the source tree and every test of both crates.
 test: test-deps
-	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	CARGO="$(CARGO)" bash hack/core-deps.sh
+	python3 hack/architecture.py
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --no-fail-fast; \
+		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
-		$(CARGO) test --lib --bins --tests; \
+		$(CARGO) test --workspace --lib --bins --tests; \
 	fi
 
 ## Put imagestream-webhook on your PATH (a release build in ~/.cargo/bin).

@@ -21,16 +21,17 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use prometheus_client::metrics::counter::Counter;
 
+use imagestream_core::admission::decision::{Endpoint, Policy, evaluate};
+use imagestream_core::admission::wire;
+use imagestream_core::config::{Config, SameNamespaceAccess};
+use imagestream_core::stream::ImageStream;
+use imagestream_core::stream::resolve::Resolution;
+use imagestream_core::stream::snapshot::Snapshot;
+
 use imagestream_webhook::access::AccessChecker;
-use imagestream_webhook::admission::{Admission, Outcome};
-use imagestream_webhook::audit::{AuditLog, Destination};
-use imagestream_webhook::config::{Config, SameNamespaceAccess};
-use imagestream_webhook::decision::{Endpoint, Policy, evaluate};
-use imagestream_webhook::imagestream::ImageStream;
-use imagestream_webhook::resolve::Resolution;
-use imagestream_webhook::snapshot::Snapshot;
+use imagestream_webhook::serving::admission::{Admission, Outcome};
+use imagestream_webhook::serving::audit_log::{AuditLog, Destination};
 use imagestream_webhook::store::Store;
-use imagestream_webhook::wire;
 
 mod fixtures;
 

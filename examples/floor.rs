@@ -1,5 +1,5 @@
 //! The load test's floor (`hack/bench.sh`): the webhook's own HTTPS stack
-//! (`imagestream_webhook::tls` and `imagestream_webhook::server::serve_tls`,
+//! (`imagestream_webhook::serving::tls` and `imagestream_webhook::serving::server::serve_tls`,
 //! the same runtime, limits and timeouts as `serve`) with an axum router that
 //! reads the whole request body and answers fixed bytes: the webhook's real
 //! answer to the benchmarked review, captured once. Its throughput is what the
@@ -27,9 +27,9 @@ use bytes::Bytes;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-use imagestream_webhook::server::{self, ServeOptions};
-use imagestream_webhook::tls;
-use imagestream_webhook::webhook::MAX_BODY_BYTES;
+use imagestream_webhook::serving::server::{self, ServeOptions};
+use imagestream_webhook::serving::tls;
+use imagestream_webhook::serving::webhook::MAX_BODY_BYTES;
 
 /// `serve`'s defaults for `--header-timeout-seconds` and `--body-timeout-seconds`.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);

@@ -361,7 +361,7 @@ if [[ ${BENCH_PERF:-0} == 1 ]]; then
     say "top of the profile (self time, $TARGET_DIR/bench/perf.data):"
     awk '!/^#/ && NF && n < 40 {print; n++}' "$WORK/perf-self.txt" | cut -c1-160
     say "the webhook's own functions, with what they call (children):"
-    awk '!/^#/ && /imagestream_webhook::[a-z_]+::[A-Za-z_]+(::[A-Za-z_]+)?( |$)/ && n < 30 {print; n++}' \
+    awk '!/^#/ && /imagestream_(webhook|core)(::[A-Za-z_]+)+( |$)/ && n < 30 {print; n++}' \
         "$WORK/perf-children.txt" | cut -c1-160
 fi
 

@@ -7,10 +7,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::access::Source;
-use crate::decision::Endpoint;
-use crate::import::Reason;
-use crate::workload::Kind;
+use imagestream_core::access::Source;
+use imagestream_core::admission::decision::Endpoint;
+use imagestream_core::admission::workload::Kind;
+use imagestream_core::import::Reason;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct RequestLabels {

@@ -201,7 +201,7 @@ mod answer {
 
 mod references {
     use super::*;
-    use imagestream_webhook::reference::{ImageRef, RefError, is_sha256_digest};
+    use imagestream_core::reference::{ImageRef, RefError, is_sha256_digest};
 
     /// The parts a grammar-generated reference is made of.
     #[derive(Debug, Clone)]
@@ -621,7 +621,7 @@ mod references {
     /// same host, and false for two DNS names that differ.
     #[test]
     fn registry_respellings_are_the_same_host() {
-        use imagestream_webhook::reference::hosts_equal;
+        use imagestream_core::reference::host::hosts_equal;
         let strategy = (
             registry(),
             registry(),
@@ -679,17 +679,17 @@ mod admission {
     use std::sync::Arc;
 
     use super::*;
+    use imagestream_core::admission::audit_record::{self, AuditRecord, RequestFacts};
+    use imagestream_core::admission::decision::{DENIALS_LISTED, Endpoint, Policy, evaluate};
+    use imagestream_core::admission::wire;
+    use imagestream_core::config::{Config, DEFAULT_STREAM_HOST, SameNamespaceAccess};
+    use imagestream_core::reference::{ImageRef, is_sha256_digest};
+    use imagestream_core::stream::ImageStream;
+    use imagestream_core::stream::resolve::{self, Resolution};
+    use imagestream_core::stream::snapshot::Snapshot;
     use imagestream_webhook::access::AccessChecker;
-    use imagestream_webhook::admission::Admission;
-    use imagestream_webhook::audit::{self, AuditRecord, RequestFacts};
-    use imagestream_webhook::config::{Config, DEFAULT_STREAM_HOST, SameNamespaceAccess};
-    use imagestream_webhook::decision::{DENIALS_LISTED, Endpoint, Policy, evaluate};
-    use imagestream_webhook::imagestream::ImageStream;
-    use imagestream_webhook::reference::{ImageRef, is_sha256_digest};
-    use imagestream_webhook::resolve::{self, Resolution};
-    use imagestream_webhook::snapshot::Snapshot;
+    use imagestream_webhook::serving::admission::Admission;
     use imagestream_webhook::store::Store;
-    use imagestream_webhook::wire;
 
     /// The configured stream registry hosts: the default and one more.
     const HOSTS: [&str; 2] = [DEFAULT_STREAM_HOST, "streams.example.com:5000"];
@@ -1908,7 +1908,7 @@ mod admission {
             let facts = RequestFacts::of(endpoint, req, "the-name");
             let latency = std::time::Duration::from_micros(412);
             let mut line = Vec::new();
-            audit::write_line(
+            audit_record::write_line(
                 &mut line,
                 &facts,
                 Some(&eval),
@@ -2080,8 +2080,8 @@ mod server {
     use hyper::StatusCode;
     use hyper::client::conn::http1::SendRequest;
     use hyper_util::rt::TokioIo;
-    use imagestream_webhook::certs;
-    use imagestream_webhook::webhook::MAX_BODY_BYTES;
+    use imagestream_webhook::cli::certs;
+    use imagestream_webhook::serving::webhook::MAX_BODY_BYTES;
     use rustls::RootCertStore;
     use rustls::pki_types::ServerName;
     use rustls_pki_types::CertificateDer;

@@ -7,15 +7,17 @@
 
 use std::sync::Arc;
 
-use imagestream_webhook::access::AccessChecker;
-use imagestream_webhook::admission::Admission;
-use imagestream_webhook::config::{Config, SameNamespaceAccess};
-use imagestream_webhook::decision::Endpoint;
-use imagestream_webhook::imagestream::ImageStream;
-use imagestream_webhook::snapshot::Snapshot;
-use imagestream_webhook::store::Store;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
+
+use imagestream_core::config::{Config, SameNamespaceAccess};
+use imagestream_core::admission::decision::Endpoint;
+use imagestream_core::stream::ImageStream;
+use imagestream_core::stream::snapshot::Snapshot;
+
+use imagestream_webhook::access::AccessChecker;
+use imagestream_webhook::serving::admission::Admission;
+use imagestream_webhook::store::Store;
 
 const D1: &str = "sha256:96eb1912832ca200ad10328de66a50ffff61d79b9baa9b07f102133ddcb5c7af";
 const D2: &str = "sha256:e9a894206a0b01f10f78192d43213953d1697f0308c992ddc4e97d7a3a992493";

@@ -4,8 +4,9 @@
 
 #![no_main]
 
-use imagestream_webhook::reference::ImageRef;
 use libfuzzer_sys::fuzz_target;
+
+use imagestream_core::reference::ImageRef;
 
 fn parts<'a>(r: &ImageRef<'a>) -> (Option<&'a str>, &'a str, Option<&'a str>, Option<&'a str>) {
     (r.registry(), r.repository(), r.tag(), r.digest())

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use imagestream_webhook::audit::AuditRecord;
+use imagestream_core::admission::audit_record::AuditRecord;
 
 use crate::common::*;
 

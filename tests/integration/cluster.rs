@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use imagestream_webhook::cluster;
-use imagestream_webhook::imagestream::ImageStreamStatus;
+use imagestream_core::stream::ImageStreamStatus;
+
+use imagestream_webhook::store::cluster;
 
 use crate::common::*;
 use crate::fakeapi::FakeApi;
@@ -262,7 +263,7 @@ async fn cross_namespace_access_asks_the_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_writes_are_server_side_apply_on_the_status_subresource() {
-    imagestream_webhook::tls::install_crypto_provider();
+    imagestream_webhook::serving::tls::install_crypto_provider();
     let api = FakeApi::start().await;
     api.put_stream(stream("team", "app", true, &digest(1)));
     let read_version = api.stream("team", "app").expect("stored")["metadata"]["resourceVersion"]

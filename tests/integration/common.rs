@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use imagestream_webhook::certs;
+use imagestream_webhook::cli::certs;
 
 /// Upper bound for anything that should happen soon.
 pub const BOUND: Duration = Duration::from_secs(10);

@@ -1562,8 +1562,8 @@ fn audit_uids(path: &Path) -> Vec<String> {
                 "a partial line ends {}: {line:?}",
                 path.display()
             );
-            let rec: imagestream_webhook::audit::AuditRecord = serde_json::from_str(line)
-                .unwrap_or_else(|e| {
+            let rec: imagestream_core::admission::audit_record::AuditRecord =
+                serde_json::from_str(line).unwrap_or_else(|e| {
                     panic!("not one whole record in {} ({e}): {line:?}", path.display())
                 });
             rec.uid

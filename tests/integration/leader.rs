@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use imagestream_webhook::leader::{self, LeaseConfig};
+use imagestream_webhook::leadership::lease::{self, LeaseConfig};
 
 const NS: &str = "webhook-system";
 const NAME: &str = "imagestream-webhook-importer";
@@ -396,7 +396,7 @@ impl Replica {
         };
         let (tx, rx) = watch::channel(false);
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(leader::run(api.client(link), config, tx, shutdown.clone()));
+        let task = tokio::spawn(lease::run(api.client(link), config, tx, shutdown.clone()));
         Replica { rx, shutdown, task }
     }
 

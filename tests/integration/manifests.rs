@@ -948,10 +948,10 @@ fn configmap_holds_a_config_the_binary_accepts() {
     let cm: ConfigMap = find(&docs, "ConfigMap", "imagestream-webhook-config");
     let data = cm.data.unwrap_or_default();
     let text = data.get("config.yaml").expect("data key config.yaml");
-    let config = imagestream_webhook::config::Config::parse(text)
+    let config = imagestream_core::config::Config::parse(text)
         .unwrap_or_else(|e| panic!("the ConfigMap's config.yaml is refused: {e}"));
     // The ConfigMap says it holds the defaults.
-    assert_eq!(config, imagestream_webhook::config::Config::default());
+    assert_eq!(config, imagestream_core::config::Config::default());
 }
 
 #[test]

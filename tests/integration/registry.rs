@@ -895,7 +895,7 @@ pub struct TlsFront {
 impl TlsFront {
     pub fn start(backend: SocketAddr) -> TlsFront {
         use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
-        let certs = imagestream_webhook::certs::generate_dev().expect("certs");
+        let certs = imagestream_webhook::cli::certs::generate_dev().expect("certs");
         let chain = CertificateDer::pem_slice_iter(certs.cert_pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .expect("certificate");

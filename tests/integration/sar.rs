@@ -11,12 +11,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use imagestream_webhook::access::{AccessDecision, ServiceAccount};
-use imagestream_webhook::resolve::StreamName;
-use imagestream_webhook::sar::{SarChecker, SarConfig, Source};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+use imagestream_core::access::{AccessDecision, ServiceAccount};
+use imagestream_core::stream::resolve::StreamName;
+
+use imagestream_webhook::access::sar::{SarChecker, SarConfig, Source};
 
 const SAR_PATH: &str = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
 /// The longest any single check may take in these tests, hung server included.

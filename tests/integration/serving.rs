@@ -14,9 +14,6 @@ use http_body_util::Empty;
 use hyper::StatusCode;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use imagestream_webhook::certs::{self, GeneratedCerts};
-use imagestream_webhook::server::{self, ServeOptions};
-use imagestream_webhook::tls::{self, CertReloader, TlsError};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ProtocolVersion, RootCertStore, SupportedProtocolVersion};
 use rustls_pki_types::CertificateDer;
@@ -28,6 +25,10 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+
+use imagestream_webhook::cli::certs::{self, GeneratedCerts};
+use imagestream_webhook::serving::server::{self, ServeOptions};
+use imagestream_webhook::serving::tls::{self, CertReloader, TlsError};
 
 /// Upper bound for anything that should happen "soon".
 const BOUND: Duration = Duration::from_secs(5);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use imagestream_webhook::audit::AuditRecord;
+use imagestream_core::admission::audit_record::AuditRecord;
 
 use crate::common::*;
 use crate::fakeapi::*;

@@ -1,0 +1,186 @@
+//! The `--config` file: every key optional, unknown keys refused so a typo is not silently ignored.
+
+use serde::Deserialize;
+
+/// OpenShift's internal registry name, so manifests exported from OpenShift work unchanged.
+pub const DEFAULT_STREAM_HOST: &str = "image-registry.openshift-image-registry.svc:5000";
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Config {
+    pub stream_registry_hosts: Vec<String>,
+    pub same_namespace_access: SameNamespaceAccess,
+    pub import: ImportConfig,
+    pub access_check: AccessCheckConfig,
+    pub directory: DirectoryConfig,
+}
+
+/// The largest stream file read unless `directory.maxFileBytes` says
+/// otherwise: a stream of 5 tags with 3 history items each is about 6.4 KB
+/// of YAML (`genstreams`), so 32 MiB holds some 5,000 of them in one file.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 32 << 20;
+
+/// Directory mode's reading of `--streams-dir`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct DirectoryConfig {
+    /// A stream file larger than this is refused before it is read.
+    pub max_file_bytes: u64,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        DirectoryConfig {
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
+}
+
+/// Cluster mode's SubjectAccessReview cache (the API server's webhook-authorizer defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct AccessCheckConfig {
+    pub allowed_ttl_seconds: u64,
+    pub denied_ttl_seconds: u64,
+    pub timeout_seconds: u64,
+}
+
+impl Default for AccessCheckConfig {
+    fn default() -> Self {
+        AccessCheckConfig {
+            allowed_ttl_seconds: 300,
+            denied_ttl_seconds: 30,
+            timeout_seconds: 3,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            stream_registry_hosts: vec![DEFAULT_STREAM_HOST.to_owned()],
+            same_namespace_access: SameNamespaceAccess::Allow,
+            import: ImportConfig::default(),
+            access_check: AccessCheckConfig::default(),
+            directory: DirectoryConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SameNamespaceAccess {
+    /// Every service account may use its own namespace's streams, as in OpenShift.
+    #[default]
+    Allow,
+    /// Same-namespace use needs the RBAC permission too.
+    Rbac,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ImportConfig {
+    pub minimum_interval_seconds: u64,
+    pub max_scheduled_imports_per_minute: u32,
+    pub search_registries: Vec<String>,
+    pub allowed_registries: Vec<String>,
+    pub history_limit: usize,
+    /// Registry requests in flight at once, over every registry.
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        ImportConfig {
+            minimum_interval_seconds: 900,
+            max_scheduled_imports_per_minute: 60,
+            search_registries: vec!["docker.io".to_owned()],
+            allowed_registries: Vec::new(),
+            history_limit: 10,
+            max_concurrent_requests: 8,
+        }
+    }
+}
+
+impl Config {
+    /// The configuration in `text` (the `--config` file's contents), checked.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let cfg: Config =
+            serde_saphyr::from_str(text).map_err(|e| crate::manifest::yaml::yaml_error(&e, 1))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.stream_registry_hosts.is_empty() {
+            return Err("streamRegistryHosts must name at least one host".into());
+        }
+        if let Some(h) = self
+            .stream_registry_hosts
+            .iter()
+            .find(|h| h.is_empty() || h.contains('/') || h.chars().any(char::is_whitespace))
+        {
+            return Err(format!(
+                "streamRegistryHosts entry {h:?} is not a host[:port]"
+            ));
+        }
+        if self.import.history_limit == 0 {
+            return Err("import.historyLimit must be at least 1".into());
+        }
+        if self.access_check.timeout_seconds == 0 || self.access_check.timeout_seconds > 4 {
+            return Err(
+                "accessCheck.timeoutSeconds must be 1 to 4 (the webhook itself has 5)".into(),
+            );
+        }
+        if self.import.max_concurrent_requests == 0 {
+            return Err("import.maxConcurrentRequests must be at least 1".into());
+        }
+        if self.directory.max_file_bytes == 0 {
+            return Err("directory.maxFileBytes must be at least 1".into());
+        }
+        if self.import.max_scheduled_imports_per_minute == 0 {
+            return Err("import.maxScheduledImportsPerMinute must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        assert_eq!(Config::parse("").expect("empty"), Config::default());
+        let cfg = Config::parse(
+            "streamRegistryHosts: [a.example:5000]\nsameNamespaceAccess: rbac\nimport:\n  historyLimit: 3\n",
+        )
+        .expect("parses");
+        assert_eq!(cfg.stream_registry_hosts, vec!["a.example:5000"]);
+        assert_eq!(cfg.same_namespace_access, SameNamespaceAccess::Rbac);
+        assert_eq!(cfg.import.history_limit, 3);
+        assert_eq!(cfg.import.minimum_interval_seconds, 900);
+        assert_eq!(cfg.directory.max_file_bytes, 32 << 20);
+        let cfg = Config::parse("directory:\n  maxFileBytes: 1048576\n").expect("parses");
+        assert_eq!(cfg.directory.max_file_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_refused() {
+        for bad in [
+            "streamRegistryHost: [x]",
+            "sameNamespaceAccess: maybe",
+            "streamRegistryHosts: []",
+            "streamRegistryHosts: [\"a/b\"]",
+            "import: {historyLimit: 0}",
+            "import: {bogus: 1}",
+            "directory: {maxFileBytes: 0}",
+            "directory: {maxFileByte: 10}",
+        ] {
+            assert!(Config::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
