@@ -618,7 +618,7 @@ impl Drop for LookupApi {
 
 /// A CA and a serving certificate of the user's, for tls.existingSecret.
 fn users_ca(dir: &Path) -> (String, String) {
-    let certs = imagestream_webhook::certs::generate(NAME, NS, &[]).expect("certs");
+    let certs = imagestream_webhook::cli::certs::generate(NAME, NS, &[]).expect("certs");
     let file = write(dir, "users-ca.crt", &certs.ca_pem);
     (file, certs.ca_pem)
 }
@@ -1264,11 +1264,11 @@ fn non_default_values_land_where_they_should() {
     let config_yaml = chart.one("ConfigMap", "imagestream-webhook-config")["data"]["config.yaml"]
         .as_str()
         .expect("config.yaml");
-    let config = imagestream_webhook::config::Config::parse(config_yaml)
+    let config = imagestream_core::config::Config::parse(config_yaml)
         .unwrap_or_else(|e| panic!("the binary refuses the chart's config: {e}"));
     assert_eq!(
         config.same_namespace_access,
-        imagestream_webhook::config::SameNamespaceAccess::Rbac
+        imagestream_core::config::SameNamespaceAccess::Rbac
     );
     assert_eq!(config.import.history_limit, 3);
     assert_eq!(config.import.minimum_interval_seconds, 900, "defaults stay");
