@@ -29,7 +29,6 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls_pki_types::pem::PemObject as _;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 use crate::common::{BIN, BOUND, admission_review, object, repo_path};
 use crate::manifests::{
@@ -437,17 +436,8 @@ async fn call_as_api_server(
     path: &str,
     body: &Value,
 ) -> Result<(hyper::StatusCode, Value), String> {
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_bundle) {
-        roots.add(cert.expect("ca pem")).expect("add ca");
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let ca_pem =
+        std::str::from_utf8(ca_bundle).map_err(|e| format!("caBundle is not PEM text: {e}"))?;
     let tcp = tokio::time::timeout(BOUND, TcpStream::connect(addr))
         .await
         .expect("connect in time")
@@ -455,7 +445,7 @@ async fn call_as_api_server(
     let host = ServerName::try_from(SERVICE_HOST).expect("server name");
     let tls = tokio::time::timeout(
         BOUND,
-        TlsConnector::from(Arc::new(config)).connect(host, tcp),
+        crate::common::tls_connector(ca_pem).connect(host, tcp),
     )
     .await
     .expect("handshake in time")

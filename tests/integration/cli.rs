@@ -240,24 +240,6 @@ fn describe_shows_when_import_image_created_the_stream() {
     );
 }
 
-/// The status items (digests) of `tag` in the stream file, newest first.
-fn items(file: &Path, tag: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(file).expect("stream file");
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("stream file parses");
-    let stream = docs
-        .iter()
-        .find(|d| d["kind"] == "ImageStream")
-        .expect("a stream");
-    stream["status"]["tags"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|t| t["tag"] == tag)
-        .flat_map(|t| t["items"].as_array().cloned().unwrap_or_default())
-        .map(|i| i["image"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
 /// What `review` pins `image` to in namespace team, or its denial.
 fn review_pins(dir: &Path, image: &str) -> Result<String, String> {
     let manifest = format!(
@@ -308,15 +290,15 @@ fn a_cli_import_moves_the_aliases_that_follow_the_tag() {
     );
     assert_code(&out, 0, "tag --alias of an alias");
     let file = dir.path().join("app.yaml");
-    assert_eq!(items(&file, "prod"), vec![d1.clone()]);
+    assert_eq!(status_items(&file, "prod"), vec![d1.clone()]);
 
     // A push, then a CLI import of latest: prod and stage move in the same write.
     let d2 = reg.push("team/app", "latest", "two");
     let out = cli(dir.path(), "team", &["import-image", "app"]);
     assert_code(&out, 0, "import-image app");
-    assert_eq!(items(&file, "latest"), vec![d2.clone(), d1.clone()]);
-    assert_eq!(items(&file, "prod"), vec![d2.clone(), d1.clone()]);
-    assert_eq!(items(&file, "stage"), vec![d2.clone(), d1.clone()]);
+    assert_eq!(status_items(&file, "latest"), vec![d2.clone(), d1.clone()]);
+    assert_eq!(status_items(&file, "prod"), vec![d2.clone(), d1.clone()]);
+    assert_eq!(status_items(&file, "stage"), vec![d2.clone(), d1.clone()]);
     let pinned = format!("{}/team/app@{d2}", reg.host);
     assert_eq!(review_pins(dir.path(), "app:prod"), Ok(pinned.clone()));
     assert_eq!(review_pins(dir.path(), "app:stage"), Ok(pinned.clone()));

@@ -397,3 +397,21 @@ pub fn metric(text: &str, prefix: &str) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
 }
+
+/// The status items (digests) of `tag` in the stream file, newest first.
+pub fn status_items(file: &Path, tag: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(file).expect("stream file");
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("stream file parses");
+    let stream = docs
+        .iter()
+        .find(|d| d["kind"] == "ImageStream")
+        .expect("a stream");
+    stream["status"]["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["tag"] == tag)
+        .flat_map(|t| t["items"].as_array().cloned().unwrap_or_default())
+        .map(|i| i["image"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}

@@ -181,6 +181,16 @@ pub(crate) fn check_pinned(
     Ok(())
 }
 
+/// A `/mutate` of a fresh pod (uid "after") still pins marsview:latest to
+/// `pinned`: the server survived what the test did to it.
+async fn assert_still_pins(server: &Server, pinned: &str, what: &str) {
+    let review = pod_review("toms-project", "after", "default", &["marsview:latest"]);
+    let (status, body) = server
+        .post("/mutate", serde_json::to_vec(&review).expect("json"))
+        .await;
+    check_pinned(status, &body, "after", pinned).expect(what);
+}
+
 /// A small deterministic PRNG (xorshift64*): no extra dependency, and the seed
 /// is printed so that a failing run can be replayed.
 struct Rng(u64);
@@ -549,19 +559,7 @@ async fn stalled_connections_neither_delay_others_nor_stay_open() {
     );
 
     // Still serving, and healthy.
-    let (status, body) = server
-        .post(
-            "/mutate",
-            serde_json::to_vec(&pod_review(
-                "toms-project",
-                "after",
-                "default",
-                &["marsview:latest"],
-            ))
-            .expect("json"),
-        )
-        .await;
-    check_pinned(status, &body, "after", &pinned).expect("right answer after the stall");
+    assert_still_pins(&server, &pinned, "right answer after the stall").await;
     assert_eq!(server.admin_get("/healthz").await.0, 200);
     drop(silent);
     eprintln!(
@@ -1510,19 +1508,7 @@ async fn bodies_over_the_limit_get_413_and_a_clean_close() {
 
     // Still serving.
     let pinned = example_digest("marsview.yaml", 0);
-    let (status, body) = server
-        .post(
-            "/mutate",
-            serde_json::to_vec(&pod_review(
-                "toms-project",
-                "after",
-                "default",
-                &["marsview:latest"],
-            ))
-            .expect("json"),
-        )
-        .await;
-    check_pinned(status, &body, "after", &pinned).expect("right answer afterwards");
+    assert_still_pins(&server, &pinned, "right answer afterwards").await;
 }
 
 // ----------------------------- 8. audit records are never lost silently --

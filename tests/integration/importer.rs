@@ -49,20 +49,7 @@ fn text(b: &[u8]) -> String {
 
 /// The status items of `tag` in the stream file, newest first.
 fn items(dir: &Path, file: &str, tag: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join(file)).expect("stream file");
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("stream file parses");
-    let stream = docs
-        .iter()
-        .find(|d| d["kind"] == "ImageStream")
-        .expect("a stream");
-    stream["status"]["tags"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|t| t["tag"] == tag)
-        .flat_map(|t| t["items"].as_array().cloned().unwrap_or_default())
-        .map(|i| i["image"].as_str().unwrap_or_default().to_owned())
-        .collect()
+    crate::common::status_items(&dir.join(file), tag)
 }
 
 fn condition(dir: &Path, file: &str, tag: &str) -> Option<(String, String)> {
