@@ -58,6 +58,8 @@ pub enum Command {
     Tag(TagArgs),
     /// Show a stream's tags and their history (as `oc describe is`).
     Describe(DescribeArgs),
+    /// Print manifests with each DeploymentConfig made a Deployment with the triggers annotation.
+    Convert(ConvertArgs),
 }
 
 /// Whether pods get the source reference or the (OpenShift) local registry's.
@@ -185,6 +187,16 @@ pub struct ReviewArgs {
     /// Also write an audit record per reviewed object to PATH (`-` for stdout).
     #[arg(long, value_name = "PATH|-")]
     pub audit_log: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Manifests (multi-document YAML or JSON); `-` reads stdin.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: String,
+    /// Convert what can be, and leave out (naming each on stderr) what a Deployment cannot express.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

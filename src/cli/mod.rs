@@ -12,6 +12,7 @@ use std::process::ExitCode;
 pub mod args;
 pub mod certs;
 pub mod check_access;
+pub mod convert;
 pub mod images;
 pub mod review;
 mod streams;

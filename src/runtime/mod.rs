@@ -107,6 +107,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::ImportImage(args) => cli::images::import_image(&global, args).await,
         Command::Tag(args) => cli::images::tag(&global, args).await,
         Command::Describe(args) => cli::images::describe(&global, &args.name).await,
+        Command::Convert(args) => cli::convert::run(&args.file, args.force),
         Command::Certs(args) => {
             let ns = global.namespace.as_deref().unwrap_or("imagestream-system");
             let made = certs::generate(&args.service, ns, &args.sans)

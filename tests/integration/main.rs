@@ -6,6 +6,7 @@ mod chart;
 mod cli;
 mod cluster;
 mod common;
+mod convert;
 mod dirfaults;
 mod fakeapi;
 mod faults;
