@@ -98,16 +98,26 @@ pub struct TagPolicyArgs {
 
 #[derive(Debug, Args)]
 pub struct TagArgs {
-    /// A registry image, `STREAM:TAG`, or `STREAM@sha256:…`; with -d, the `NAME:TAG` to delete.
-    pub source: String,
-    /// `STREAM:TAG` to set.
-    pub dest: Option<String>,
-    /// Delete the tag named by SOURCE.
+    /// SOURCE, then one or more DEST (`[NS/]STREAM:TAG`); with -d, the tags to delete.
+    ///
+    /// SOURCE is `[NS/]STREAM:TAG` (pinned to its current image, or followed with
+    /// --alias), `[NS/]STREAM@sha256:…` (a history item), or a registry image: a
+    /// first component with `.` or `:`, or `localhost`, names a registry, and so
+    /// does a bare name with neither tag nor digest (as `oc tag` reads it).
+    #[arg(value_name = "SOURCE DEST…")]
+    pub args: Vec<String>,
+    /// Delete the tags named (each `[NS/]STREAM:TAG`).
     #[arg(short = 'd', long = "delete")]
     pub delete: bool,
     /// Follow STREAM:TAG as it moves, instead of pinning its current image.
     #[arg(long)]
     pub alias: bool,
+    /// Read SOURCE as this kind: docker (a registry image), istag or isimage (and their long names).
+    #[arg(long, value_name = "docker|istag|isimage")]
+    pub source: Option<String>,
+    /// Only point at the registry image: never import it (pods cannot use the tag by name).
+    #[arg(long)]
+    pub reference: bool,
     #[command(flatten)]
     pub policy: TagPolicyArgs,
 }

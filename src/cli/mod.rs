@@ -16,6 +16,7 @@ pub mod convert;
 pub mod images;
 pub mod review;
 mod streams;
+pub mod tag;
 
 /// Denied, or the work failed.
 pub const EXIT_FAILED: u8 = 1;

@@ -105,7 +105,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             Err(e) => e.report(),
         },
         Command::ImportImage(args) => cli::images::import_image(&global, args).await,
-        Command::Tag(args) => cli::images::tag(&global, args).await,
+        Command::Tag(args) => cli::tag::run(&global, args).await,
         Command::Describe(args) => cli::images::describe(&global, &args.name).await,
         Command::Convert(args) => cli::convert::run(&args.file, args.force),
         Command::Certs(args) => {

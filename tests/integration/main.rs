@@ -20,5 +20,6 @@ mod review;
 mod sar;
 mod secrets;
 mod serving;
+mod tag;
 mod triggers;
 mod webhook;
