@@ -60,6 +60,8 @@ pub enum Command {
     Describe(DescribeArgs),
     /// Print manifests with each DeploymentConfig made a Deployment with the triggers annotation.
     Convert(ConvertArgs),
+    /// Edit image-change triggers or image lookup, as `oc set triggers` and `oc set image-lookup`.
+    Set(SetArgs),
 }
 
 /// Whether pods get the source reference or the (OpenShift) local registry's.
@@ -207,6 +209,64 @@ pub struct ConvertArgs {
     /// Convert what can be, and leave out (naming each on stderr) what a Deployment cannot express.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    #[command(subcommand)]
+    pub command: SetCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SetCommand {
+    /// A workload's image-change triggers (the image.openshift.io/triggers annotation); no flag lists them.
+    Triggers(SetTriggersArgs),
+    /// A stream's lookupPolicy.local, or a workload's resolve-names annotation; no argument lists the streams.
+    ImageLookup(SetImageLookupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetTriggersArgs {
+    /// `TYPE/NAME`: deploy, sts, ds or cronjob. With -f it picks one workload of the file (else all).
+    pub workload: Option<String>,
+    /// Edit the workloads of this file (`-` for stdin) and print the result, instead of the cluster's.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: Option<String>,
+    /// The stream tag to follow, `[NS/]STREAM:TAG`.
+    #[arg(long, value_name = "[NS/]STREAM:TAG")]
+    pub from_image: Option<String>,
+    /// The containers that follow --from-image (comma-separated; init containers too).
+    #[arg(
+        short = 'c',
+        long = "containers",
+        value_delimiter = ',',
+        value_name = "NAME,…"
+    )]
+    pub containers: Vec<String>,
+    /// Add the trigger paused; alone, pause every trigger.
+    #[arg(long)]
+    pub manual: bool,
+    /// Resume every trigger.
+    #[arg(long)]
+    pub auto: bool,
+    /// Remove the trigger of --from-image.
+    #[arg(long)]
+    pub remove: bool,
+    /// Remove every image-change trigger.
+    #[arg(long)]
+    pub remove_all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetImageLookupArgs {
+    /// Streams of the namespace, or `TYPE/NAME` of workloads (with -f: of the file; none: all of it).
+    pub names: Vec<String>,
+    /// Edit the objects of this file (`-` for stdin) and print the result, instead of the cluster's.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: Option<String>,
+    /// `--enabled=false` turns lookup off.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub enabled: bool,
 }
 
 #[derive(Debug, Args)]

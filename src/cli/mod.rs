@@ -15,6 +15,7 @@ pub mod check_access;
 pub mod convert;
 pub mod images;
 pub mod review;
+pub mod set;
 mod streams;
 pub mod tag;
 

@@ -20,6 +20,7 @@ mod review;
 mod sar;
 mod secrets;
 mod serving;
+mod set;
 mod tag;
 mod triggers;
 mod webhook;
