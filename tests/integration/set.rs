@@ -417,3 +417,32 @@ async fn set_in_cluster_mode_patches_the_objects() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn the_readme_openshift_session_runs_as_written() {
+    let readme = std::fs::read_to_string(repo_path("README.md")).expect("README");
+    let block = readme
+        .split_once("$ cp -r manifests/examples /tmp/openshift\n")
+        .expect("the session")
+        .1
+        .split_once("```")
+        .expect("its end")
+        .0;
+    let copy = example_streams();
+    let dir = copy.path().to_str().expect("path");
+    let mut ran = 0;
+    for step in block.split("$ ").filter(|s| !s.is_empty()) {
+        let (command, expected) = step.split_once('\n').expect("a line");
+        let argv = shlex::split(&command.replace("/tmp/openshift", dir)).expect("command");
+        assert_eq!(argv[0], "imagestream-webhook", "{command}");
+        let out = Command::new(BIN)
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run");
+        assert_code(&out, 0, command);
+        assert_eq!(text(&out.stdout), expected, "{command}");
+        ran += 1;
+    }
+    assert_eq!(ran, 3, "tag, set image-lookup, the list");
+}
