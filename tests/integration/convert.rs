@@ -123,6 +123,10 @@ fn the_walkthroughs_deploymentconfig_is_refused_naming_both_containers() {
         stderr.contains("DeploymentConfig marsview: spec.triggers[1] (ImageChange from toms-project/marsview:latest) names container \"marsview\", which the template does not have (its containers: main)"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("name one of those in containerNames, or rename the container"),
+        "{stderr}"
+    );
     assert!(stderr.contains("--force"), "{stderr}");
 
     // Forced: the Deployment, without the trigger that follows nothing, and said so.

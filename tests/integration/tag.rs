@@ -406,3 +406,41 @@ async fn cluster_mode_pins_a_stream_of_another_namespace_only_when_allowed() {
     );
     assert_eq!(writes(&api), before, "nothing was written");
 }
+
+#[tokio::test]
+async fn the_webhook_pins_a_cross_namespace_tag_as_soon_as_it_is_set() {
+    let dir = example_streams();
+    let server = Server::start(dir.path(), &["--no-import"]);
+    let pod = object(
+        "Pod",
+        "toms-project",
+        "p",
+        json!({"containers": [{"name": "main", "image": "marsview:base"}]}),
+    );
+    let review = admission_review("CREATE", &pod, None);
+    // Before: no such tag, nothing to pin.
+    let rsp = server.review("/mutate", &review).await;
+    assert!(patch_of(&rsp).is_empty(), "{rsp}");
+
+    let d = dir.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        cli(&d, &["tag", "shared-images/base:9.4", "marsview:base"])
+    })
+    .await
+    .expect("join");
+    assert_code(&out, 0, "tag");
+    let want = format!("registry.access.redhat.com/ubi9/ubi-minimal@{BASE_9_4}");
+    let deadline = std::time::Instant::now() + BOUND;
+    loop {
+        let rsp = server.review("/mutate", &review).await;
+        let image = apply(&rsp, &pod)["spec"]["containers"][0]["image"].clone();
+        if image == want {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the webhook never pinned marsview:base: {image}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -442,7 +442,7 @@ fn image_change(
         } else {
             let all: Vec<&str> = containers.iter().chain(init).map(String::as_str).collect();
             work.refuse(format!(
-                "{at} (ImageChange from {shown}) names container {c:?}, which the template does not have (its containers: {})",
+                "{at} (ImageChange from {shown}) names container {c:?}, which the template does not have (its containers: {}); name one of those in containerNames, or rename the container",
                 if all.is_empty() { "none".to_owned() } else { all.join(", ") }
             ));
             continue;
