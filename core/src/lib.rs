@@ -15,6 +15,7 @@ pub mod config;
 pub mod describe;
 pub mod import;
 pub mod manifest;
+pub mod openshift;
 pub mod pullsecret;
 pub mod rbac;
 pub mod reference;

@@ -58,6 +58,10 @@ pub enum Command {
     Tag(TagArgs),
     /// Show a stream's tags and their history (as `oc describe is`).
     Describe(DescribeArgs),
+    /// Print manifests with each DeploymentConfig made a Deployment with the triggers annotation.
+    Convert(ConvertArgs),
+    /// Edit image-change triggers or image lookup, as `oc set triggers` and `oc set image-lookup`.
+    Set(SetArgs),
 }
 
 /// Whether pods get the source reference or the (OpenShift) local registry's.
@@ -96,16 +100,26 @@ pub struct TagPolicyArgs {
 
 #[derive(Debug, Args)]
 pub struct TagArgs {
-    /// A registry image, `STREAM:TAG`, or `STREAM@sha256:…`; with -d, the `NAME:TAG` to delete.
-    pub source: String,
-    /// `STREAM:TAG` to set.
-    pub dest: Option<String>,
-    /// Delete the tag named by SOURCE.
+    /// SOURCE, then one or more DEST (`[NS/]STREAM:TAG`); with -d, the tags to delete.
+    ///
+    /// SOURCE is `[NS/]STREAM:TAG` (pinned to its current image, or followed with
+    /// --alias), `[NS/]STREAM@sha256:…` (a history item), or a registry image: a
+    /// first component with `.` or `:`, or `localhost`, names a registry, and so
+    /// does a bare name with neither tag nor digest (as `oc tag` reads it).
+    #[arg(value_name = "SOURCE DEST…")]
+    pub args: Vec<String>,
+    /// Delete the tags named (each `[NS/]STREAM:TAG`).
     #[arg(short = 'd', long = "delete")]
     pub delete: bool,
     /// Follow STREAM:TAG as it moves, instead of pinning its current image.
     #[arg(long)]
     pub alias: bool,
+    /// Read SOURCE as this kind: docker (a registry image), istag or isimage (and their long names).
+    #[arg(long, value_name = "docker|istag|isimage")]
+    pub source: Option<String>,
+    /// Only point at the registry image: never import it (pods cannot use the tag by name).
+    #[arg(long)]
+    pub reference: bool,
     #[command(flatten)]
     pub policy: TagPolicyArgs,
 }
@@ -185,6 +199,74 @@ pub struct ReviewArgs {
     /// Also write an audit record per reviewed object to PATH (`-` for stdout).
     #[arg(long, value_name = "PATH|-")]
     pub audit_log: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Manifests (multi-document YAML or JSON); `-` reads stdin.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: String,
+    /// Convert what can be, and leave out (naming each on stderr) what a Deployment cannot express.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    #[command(subcommand)]
+    pub command: SetCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SetCommand {
+    /// A workload's image-change triggers (the image.openshift.io/triggers annotation); no flag lists them.
+    Triggers(SetTriggersArgs),
+    /// A stream's lookupPolicy.local, or a workload's resolve-names annotation; no argument lists the streams.
+    ImageLookup(SetImageLookupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetTriggersArgs {
+    /// `TYPE/NAME`: deploy, sts, ds or cronjob. With -f it picks one workload of the file (else all).
+    pub workload: Option<String>,
+    /// Edit the workloads of this file (`-` for stdin) and print the result, instead of the cluster's.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: Option<String>,
+    /// The stream tag to follow, `[NS/]STREAM:TAG`.
+    #[arg(long, value_name = "[NS/]STREAM:TAG")]
+    pub from_image: Option<String>,
+    /// The containers that follow --from-image (comma-separated; init containers too).
+    #[arg(
+        short = 'c',
+        long = "containers",
+        value_delimiter = ',',
+        value_name = "NAME,…"
+    )]
+    pub containers: Vec<String>,
+    /// Add the trigger paused; alone, pause every trigger.
+    #[arg(long)]
+    pub manual: bool,
+    /// Resume every trigger.
+    #[arg(long)]
+    pub auto: bool,
+    /// Remove the trigger of --from-image.
+    #[arg(long)]
+    pub remove: bool,
+    /// Remove every image-change trigger.
+    #[arg(long)]
+    pub remove_all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetImageLookupArgs {
+    /// Streams of the namespace, or `TYPE/NAME` of workloads (with -f: of the file; none: all of it).
+    pub names: Vec<String>,
+    /// Edit the objects of this file (`-` for stdin) and print the result, instead of the cluster's.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: Option<String>,
+    /// `--enabled=false` turns lookup off.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub enabled: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,21 +1,18 @@
-//! `import-image`, `tag` and `describe`: change a stream's spec, import now,
+//! `import-image` and `describe` (`tag` is in `tag.rs`): change a stream's spec, import now,
 //! and show the result, in the streams directory or the cluster.
 
 use std::process::ExitCode;
 
-use imagestream_core::reference::{ImageRef, is_sha256_digest};
+use imagestream_core::reference::ImageRef;
 use imagestream_core::stream::{
-    FROM_KIND_DOCKER_IMAGE, FROM_KIND_IMAGE_STREAM_IMAGE, FROM_KIND_IMAGE_STREAM_TAG, ImageStream,
-    ImageStreamSpec, ObjectReference, TagImportPolicy, TagReference, TagReferencePolicy,
-    TagReferencePolicyType,
+    FROM_KIND_DOCKER_IMAGE, ImageStream, ImageStreamSpec, ObjectReference, TagImportPolicy,
+    TagReference, TagReferencePolicy, TagReferencePolicyType,
 };
 
-use crate::cli::args::{GlobalArgs, ImportImageArgs, ReferencePolicy, TagArgs};
-use crate::cli::streams::{Ctx, Target, api_error, blocking, connect};
+use crate::cli::args::{GlobalArgs, ImportImageArgs, ReferencePolicy};
+use crate::cli::streams::connect;
 use crate::cli::{CmdError, bad};
 use crate::importer::controller::Imported;
-use crate::store::cluster;
-use crate::store::directory::write;
 
 /// `NAME[:TAG]` → (NAME, TAG).
 fn name_and_tag(s: &str) -> Result<(String, String), CmdError> {
@@ -42,17 +39,6 @@ fn name_and_tag(s: &str) -> Result<(String, String), CmdError> {
     Ok((name.to_owned(), tag.to_owned()))
 }
 
-/// `NAME:TAG` of `tag -d`: the tag is never implied, since a delete takes
-/// the tag's whole history with it.
-fn delete_target(s: &str) -> Result<(String, String), CmdError> {
-    if !s.contains(':') {
-        return Err(bad(format!(
-            "tag -d needs NAME:TAG, e.g. {s}:latest; {s:?} names no tag, and a delete is never implied"
-        )));
-    }
-    name_and_tag(s)
-}
-
 fn valid_stream_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
@@ -61,14 +47,14 @@ fn valid_stream_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
-fn new_stream(ns: &str, name: &str) -> ImageStream {
+pub(super) fn new_stream(ns: &str, name: &str) -> ImageStream {
     let mut is = ImageStream::new(name, ImageStreamSpec::default());
     is.metadata.namespace = Some(ns.to_owned());
     is
 }
 
 /// The generation a changed tag records: newer than anything the stream has seen.
-fn next_generation(is: &ImageStream) -> i64 {
+pub(super) fn next_generation(is: &ImageStream) -> i64 {
     let spec = is.spec_tags().iter().filter_map(|t| t.generation);
     let status = is.status_tags().iter().flat_map(|l| {
         l.items()
@@ -84,7 +70,7 @@ fn next_generation(is: &ImageStream) -> i64 {
 }
 
 /// Sets (adds or replaces) a spec tag.
-fn upsert_tag(is: &mut ImageStream, tag: TagReference) {
+pub(super) fn upsert_tag(is: &mut ImageStream, tag: TagReference) {
     let tags = is.spec.tags.get_or_insert_with(Vec::new);
     match tags.iter_mut().find(|t| t.name == tag.name) {
         Some(t) => *t = tag,
@@ -128,7 +114,7 @@ fn import_policy(scheduled: bool, insecure: bool) -> Option<TagImportPolicy> {
 }
 
 /// Prints the stream as `describe` does and the failures; exit 1 when any tag failed.
-fn report(imported: &Imported) -> ExitCode {
+pub(super) fn report(imported: &Imported) -> ExitCode {
     print!(
         "{}",
         imagestream_core::describe::describe(&imported.stream, jiff::Timestamp::now())
@@ -224,165 +210,6 @@ async fn import_image_inner(
     };
     let imported = ctx.import(&stored, std::slice::from_ref(&tag)).await?;
     Ok(report(&imported))
-}
-
-pub async fn tag(global: &GlobalArgs, args: TagArgs) -> ExitCode {
-    crate::cli::exit(tag_inner(global, args).await)
-}
-
-async fn tag_inner(global: &GlobalArgs, args: TagArgs) -> Result<ExitCode, CmdError> {
-    if args.delete {
-        if args.dest.is_some() {
-            return Err(bad("tag -d takes one NAME:TAG"));
-        }
-        let (name, tag) = delete_target(&args.source)?;
-        let ctx = connect(global).await?;
-        return delete_tag(&ctx, &name, &tag).await;
-    }
-    let dest = args
-        .dest
-        .as_deref()
-        .ok_or_else(|| bad("tag needs SOURCE and DEST (STREAM:TAG), or -d NAME:TAG"))?;
-    let (dest_name, dest_tag) = name_and_tag(dest)?;
-    let ctx = connect(global).await?;
-    let ns = ctx.namespace.clone();
-    let source = parse_source(&ctx, &args.source, args.alias).await?;
-    let stored = ctx.load(&dest_name).await?;
-    let mut stream = stored
-        .as_ref()
-        .map(|s| s.stream.clone())
-        .unwrap_or_else(|| new_stream(&ns, &dest_name));
-    let generation = next_generation(&stream);
-    let (kind, from) = match &source {
-        TagSource::Registry(image) => (FROM_KIND_DOCKER_IMAGE, image.clone()),
-        TagSource::Alias(s, t) => (FROM_KIND_IMAGE_STREAM_TAG, format!("{s}:{t}")),
-        TagSource::Pin(s, d) => (FROM_KIND_IMAGE_STREAM_IMAGE, format!("{s}@{d}")),
-    };
-    let import = match source {
-        TagSource::Registry(_) => import_policy(args.policy.scheduled, args.policy.insecure),
-        _ => None,
-    };
-    upsert_tag(
-        &mut stream,
-        tag_ref(
-            &dest_tag,
-            kind,
-            &from,
-            generation,
-            import,
-            args.policy.reference_policy,
-        ),
-    );
-    let stored = ctx.save_spec(stored, stream).await?;
-    let imported = ctx.import(&stored, std::slice::from_ref(&dest_tag)).await?;
-    let current = imported
-        .stream
-        .status_tag(&dest_tag)
-        .and_then(|t| t.latest())
-        .map(|i| i.docker_image_reference.clone());
-    match current {
-        Some(image) if imported.failures.is_empty() => {
-            println!("Tag {dest_name}:{dest_tag} set to {from} ({image}).");
-            Ok(ExitCode::SUCCESS)
-        }
-        _ => Ok(report(&imported)),
-    }
-}
-
-enum TagSource {
-    Registry(String),
-    Alias(String, String),
-    Pin(String, String),
-}
-
-/// A stream of the namespace (`STREAM:TAG`, `STREAM@sha256:…`) when one of
-/// that name exists, else a registry image.
-async fn parse_source(ctx: &Ctx, source: &str, alias: bool) -> Result<TagSource, CmdError> {
-    let parsed = ImageRef::parse(source).map_err(|e| bad(format!("SOURCE {source:?}: {e}")))?;
-    let stream_like = parsed.registry().is_none() && !parsed.repository().contains('/');
-    let stream = if stream_like {
-        ctx.load(parsed.repository()).await?
-    } else {
-        None
-    };
-    let Some(stream) = stream else {
-        if alias {
-            return Err(bad(format!(
-                "--alias needs a stream tag as SOURCE; imagestream {}/{} not found",
-                ctx.namespace,
-                parsed.repository()
-            )));
-        }
-        return Ok(TagSource::Registry(source.to_owned()));
-    };
-    let name = parsed.repository().to_owned();
-    if let Some(digest) = parsed.digest() {
-        if !is_sha256_digest(digest) {
-            return Err(bad(format!("{digest:?} is not a sha256 digest")));
-        }
-        if imagestream_core::import::find_image(&stream.stream, digest).is_none() {
-            return Err(CmdError::Failed(format!(
-                "imagestream {}/{name} has no image {digest} in its history",
-                ctx.namespace
-            )));
-        }
-        return Ok(TagSource::Pin(name, digest.to_owned()));
-    }
-    let tag = parsed.tag().unwrap_or("latest").to_owned();
-    if alias {
-        return Ok(TagSource::Alias(name, tag));
-    }
-    // Without --alias the tag is pinned to the source's current image, as oc does.
-    let current = stream
-        .stream
-        .status_tag(&tag)
-        .and_then(|t| t.latest())
-        .map(|i| i.image.to_string())
-        .ok_or_else(|| {
-            format!("{name}:{tag} has no image yet; import it first, or use --alias to follow it")
-        })?;
-    Ok(TagSource::Pin(name, current))
-}
-
-async fn delete_tag(ctx: &Ctx, name: &str, tag: &str) -> Result<ExitCode, CmdError> {
-    let ns = ctx.namespace.clone();
-    let stored = ctx
-        .load(name)
-        .await?
-        .ok_or_else(|| format!("imagestream {ns}/{name} not found"))?;
-    let mut stream = stored.stream.clone();
-    let had_spec = stream.spec_tag(tag).is_some();
-    let had_status = stream.status_tag(tag).is_some();
-    if !had_spec && !had_status {
-        return Err(CmdError::Failed(format!(
-            "imagestream {ns}/{name} has no tag {tag:?}"
-        )));
-    }
-    if let Some(tags) = &mut stream.spec.tags {
-        tags.retain(|t| t.name != tag);
-    }
-    let mut status = stream.status.clone().unwrap_or_default();
-    if let Some(tags) = &mut status.tags {
-        tags.retain(|t| t.tag != tag);
-    }
-    let stored = ctx.save_spec(Some(stored), stream).await?;
-    if had_status {
-        match &ctx.target {
-            Target::Dir(_) => {
-                let path = stored.origin.clone().ok_or("the stream has no file")?;
-                let (n, s) = (ns.clone(), name.to_owned());
-                blocking(move || write::set_stream_field(&path, &n, &s, "status", &status)).await?;
-            }
-            Target::Api(client) => {
-                let version = stored.stream.metadata.resource_version.as_deref();
-                cluster::apply_status(client, &ns, name, version, &status)
-                    .await
-                    .map_err(|e| api_error(e, &ns, name))?;
-            }
-        }
-    }
-    println!("Deleted tag {ns}/{name}:{tag}.");
-    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn describe(global: &GlobalArgs, name: &str) -> ExitCode {

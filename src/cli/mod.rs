@@ -12,9 +12,12 @@ use std::process::ExitCode;
 pub mod args;
 pub mod certs;
 pub mod check_access;
+pub mod convert;
 pub mod images;
 pub mod review;
+pub mod set;
 mod streams;
+pub mod tag;
 
 /// Denied, or the work failed.
 pub const EXIT_FAILED: u8 = 1;

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use imagestream_core::admission::decision::Endpoint;
 use imagestream_core::admission::workload::Kind;
 use imagestream_core::manifest;
+use imagestream_core::openshift::{OpenShiftKind, object_id};
 
 use crate::cli::{CmdError, EXIT_FAILED, bad};
 use crate::serving::admission::Admission;
@@ -41,11 +42,11 @@ pub struct Reviewed {
 }
 
 /// One document of the input and where it is in the text.
-struct Document {
+pub(super) struct Document {
     /// Byte range of the document in the input (YAML); the whole input (JSON).
-    span: std::ops::Range<usize>,
-    line: usize,
-    value: Value,
+    pub(super) span: std::ops::Range<usize>,
+    pub(super) line: usize,
+    pub(super) value: Value,
 }
 
 /// Reviews the text: an AdmissionReview JSON gets its response; manifests come back mutated.
@@ -140,7 +141,7 @@ fn at_line(is_json: bool, line: usize, e: String) -> String {
 }
 
 /// The YAML documents of the input, each with its place in the text.
-fn yaml_documents(text: &str) -> Result<Vec<Document>, CmdError> {
+pub(super) fn yaml_documents(text: &str) -> Result<Vec<Document>, CmdError> {
     let mut out = Vec::new();
     for doc in manifest::yaml::split_yaml_documents(text) {
         let start = doc.text.as_ptr() as usize - text.as_ptr() as usize;
@@ -207,7 +208,11 @@ fn check_object(value: &Value, is_json: bool, line: usize) -> Result<(), CmdErro
 
 /// A changed document, re-serialized: the comment lines before and after
 /// it are kept, comments inside it and its quoting are not.
-fn rewritten(text: &str, span: std::ops::Range<usize>, value: &Value) -> Result<String, String> {
+pub(super) fn rewritten(
+    text: &str,
+    span: std::ops::Range<usize>,
+    value: &Value,
+) -> Result<String, String> {
     let doc = &text[span.clone()];
     let is_comment = |l: &str| l.trim().is_empty() || l.starts_with('#');
     let mut lines = doc.split_inclusive('\n').peekable();
@@ -264,6 +269,16 @@ async fn review_document(
         .unwrap_or_default();
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     let kind_name = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
+    if OpenShiftKind::of(doc) == Some(OpenShiftKind::DeploymentConfig) {
+        // Passed through, it would reach a cluster with nothing to pin its
+        // images or follow its triggers.
+        denials.push(format!(
+            "{}: Kubernetes has no DeploymentConfig, and review does not pin its images; run `imagestream-webhook convert -f FILE` to make it a Deployment with the {} annotation, then review that",
+            object_id(doc),
+            imagestream_core::trigger::TRIGGERS_ANNOTATION
+        ));
+        return Ok(());
+    }
     let Some(kind) = Kind::from_group_kind(group, kind_name) else {
         return Ok(());
     };

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
 use imagestream_core::config::Config;
+use imagestream_core::import::Source;
 use imagestream_core::stream::ImageStream;
 use imagestream_core::stream::snapshot::{Snapshot, StreamEntry};
 
@@ -23,6 +24,7 @@ use crate::store::directory::source::DirSource;
 use crate::store::directory::write;
 
 /// Where the streams are.
+#[derive(Clone)]
 pub(super) enum Target {
     Dir(PathBuf),
     Api(kube::Client),
@@ -55,6 +57,33 @@ pub(super) async fn connect(global: &GlobalArgs) -> Result<Ctx, CmdError> {
             .clone()
             .unwrap_or_else(|| "default".to_owned()),
     })
+}
+
+impl Ctx {
+    /// The same streams, seen from namespace `ns` (a DEST or SOURCE of another namespace).
+    pub(super) fn in_namespace(&self, ns: &str) -> Ctx {
+        Ctx {
+            target: self.target.clone(),
+            config: self.config.clone(),
+            registry_ca: self.registry_ca.clone(),
+            namespace: ns.to_owned(),
+        }
+    }
+
+    /// Who decides whether a service account may use a stream, as the importer asks it.
+    pub(super) fn access(&self) -> AccessChecker {
+        match &self.target {
+            Target::Dir(_) => AccessChecker::directory(self.config.same_namespace_access),
+            Target::Api(c) => AccessChecker {
+                authority: Authority::Api(SarChecker::new(
+                    c.clone(),
+                    crate::access::sar::sar_config(&self.config),
+                )),
+                same_namespace: self.config.same_namespace_access,
+                checks: None,
+            },
+        }
+    }
 }
 
 /// A stream as stored, and the file it lives in (directory mode).
@@ -175,17 +204,7 @@ impl Ctx {
             Target::Dir(_) => Backend::Directory,
             Target::Api(c) => Backend::Api(c.clone()),
         };
-        let access = match &self.target {
-            Target::Dir(_) => AccessChecker::directory(self.config.same_namespace_access),
-            Target::Api(c) => AccessChecker {
-                authority: Authority::Api(SarChecker::new(
-                    c.clone(),
-                    crate::access::sar::sar_config(&self.config),
-                )),
-                same_namespace: self.config.same_namespace_access,
-                checks: None,
-            },
-        };
+        let access = self.access();
         Ok(Importer::new(
             store,
             Arc::new(Registries::new(registry)),
@@ -212,10 +231,33 @@ impl Ctx {
         let snap = match &self.target {
             Target::Dir(dir) => read_dir(dir, false)?,
             Target::Api(client) => {
-                let mut streams = cluster::list_streams(client, Some(ns))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                streams.retain(|s| s.metadata.name.as_deref() != Some(name.as_str()));
+                // The namespace's streams, and those of the namespaces its
+                // imported tags follow or pin (at most one per tag).
+                let mut namespaces = vec![ns.to_owned()];
+                for plan in imagestream_core::import::plans(&stored.stream)
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| tags.contains(&p.tag))
+                {
+                    if let Source::Tag { namespace, .. } | Source::Image { namespace, .. } =
+                        plan.source
+                        && !namespaces.contains(&namespace)
+                    {
+                        namespaces.push(namespace);
+                    }
+                }
+                let mut streams = Vec::new();
+                for n in &namespaces {
+                    streams.extend(
+                        cluster::list_streams(client, Some(n))
+                            .await
+                            .map_err(|e| e.to_string())?,
+                    );
+                }
+                streams.retain(|s| {
+                    s.metadata.name.as_deref() != Some(name.as_str())
+                        || s.metadata.namespace.as_deref() != Some(ns)
+                });
                 let this = Arc::new(StreamEntry::compile(Arc::new(stored.stream.clone())));
                 Snapshot::from_entries(
                     streams

@@ -11,7 +11,7 @@ use imagestream_core::stream::snapshot::Snapshot;
 
 use crate::access::sar::{SarChecker, sar_config};
 use crate::access::{AccessChecker, Authority};
-use crate::cli::args::{Cli, Command, GlobalArgs, LogFormat};
+use crate::cli::args::{Cli, Command, GlobalArgs, LogFormat, SetCommand};
 use crate::cli::certs;
 use crate::cli::{self, CmdError, bad};
 use crate::serving::admission::Admission;
@@ -105,8 +105,13 @@ async fn dispatch(cli: Cli) -> ExitCode {
             Err(e) => e.report(),
         },
         Command::ImportImage(args) => cli::images::import_image(&global, args).await,
-        Command::Tag(args) => cli::images::tag(&global, args).await,
+        Command::Tag(args) => cli::tag::run(&global, args).await,
         Command::Describe(args) => cli::images::describe(&global, &args.name).await,
+        Command::Convert(args) => cli::convert::run(&args.file, args.force),
+        Command::Set(args) => match args.command {
+            SetCommand::Triggers(a) => cli::set::triggers(&global, a).await,
+            SetCommand::ImageLookup(a) => cli::set::image_lookup(&global, a).await,
+        },
         Command::Certs(args) => {
             let ns = global.namespace.as_deref().unwrap_or("imagestream-system");
             let made = certs::generate(&args.service, ns, &args.sans)
