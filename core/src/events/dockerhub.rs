@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::{Hint, Reading, json};
+use super::hint::{Hint, Reading, json};
 
 /// The host of every Docker Hub event.
 const HOST: &str = "docker.io";

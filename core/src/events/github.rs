@@ -8,7 +8,7 @@
 
 use serde::Deserialize;
 
-use super::{Delivery, Hint, Reading, json};
+use super::hint::{Delivery, Hint, Reading, json};
 use crate::reference::ImageRef;
 
 /// GitHub's container registry.

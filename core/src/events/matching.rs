@@ -5,9 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use super::Hint;
+use super::hint::Hint;
+use crate::import::{self, Source};
 use crate::reference::ImageRef;
 use crate::reference::host::hosts_equal;
+use crate::stream::snapshot::Snapshot;
 
 /// The names Docker Hub answers to; one of them in an event is any of them.
 const DOCKER_HUB: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
@@ -93,6 +95,54 @@ impl Matcher {
                     .any(|h| hosts_equal(h, host) || (hub && is_docker_hub(h)))
         })
     }
+}
+
+/// The spec tags of one stream that a push moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub namespace: String,
+    pub name: String,
+    pub tags: Vec<String>,
+    /// The first hint (by its index) that moved one of the tags: the
+    /// earliest to arrive, when hints are kept in their order of arrival.
+    pub first_hint: usize,
+}
+
+/// Every spec tag in `snap` that follows a pushed tag: kind `DockerImage`,
+/// by tag (a pin by digest follows nothing), not a reference-only tag (those
+/// are never imported). Streams in the snapshot's order.
+pub fn moved(snap: &Snapshot, matcher: &Matcher) -> Vec<Moved> {
+    if matcher.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for entry in snap.streams() {
+        // Only the spec's DockerImage tags are planned below, so a stream
+        // with none costs nothing but this look.
+        let mut tags = Vec::new();
+        let mut first_hint = usize::MAX;
+        for plan in import::plans(&entry.head).into_iter().flatten() {
+            if let Source::Registry {
+                image,
+                pinned: false,
+                ..
+            } = &plan.source
+                && let Some(hint) = matcher.moved_by(image)
+            {
+                first_hint = first_hint.min(hint);
+                tags.push(plan.tag);
+            }
+        }
+        if !tags.is_empty() {
+            out.push(Moved {
+                namespace: entry.namespace.to_string(),
+                name: entry.name.to_string(),
+                tags,
+                first_hint,
+            });
+        }
+    }
+    out
 }
 
 /// A Docker Hub repository with its implicit `library/`.
@@ -211,6 +261,69 @@ mod tests {
         let m = Matcher::new(&hints, &BTreeMap::new(), &["mirror.example.com".to_owned()]);
         assert_eq!(m.moved_by("nginx:1"), Some(0));
         assert_eq!(m.moved_by("library/nginx:1"), None);
+    }
+
+    #[test]
+    fn a_push_moves_the_tags_that_follow_it_in_every_namespace() {
+        use crate::stream::snapshot::tests::stream;
+        let one = stream(
+            r#"
+metadata: {name: app, namespace: team-a}
+spec:
+  tags:
+  - {name: latest, from: {kind: DockerImage, name: "registry.example.com/team/app:v1"}}
+  - {name: stable, from: {kind: DockerImage, name: "registry.example.com/team/app:v1"}, importPolicy: {scheduled: true}}
+  - {name: other, from: {kind: DockerImage, name: "registry.example.com/team/app:v2"}}
+  - {name: pinned, from: {kind: DockerImage, name: "registry.example.com/team/app@sha256:1111111111111111111111111111111111111111111111111111111111111111"}}
+  - {name: ref, reference: true, from: {kind: DockerImage, name: "registry.example.com/team/app:v1"}}
+  - {name: alias, from: {kind: ImageStreamTag, name: "app:latest"}}
+"#,
+        );
+        let two = stream(
+            r#"
+metadata: {name: mirror, namespace: team-b}
+spec:
+  tags:
+  - {name: v1, from: {kind: DockerImage, name: "REGISTRY.example.com:443/team/app:v1"}}
+"#,
+        );
+        let three = stream(
+            r#"
+metadata: {name: unrelated, namespace: team-b}
+spec:
+  tags:
+  - {name: v1, from: {kind: DockerImage, name: "registry.example.com/team/other:v1"}}
+"#,
+        );
+        let snap = Snapshot::build([one, two, three].map(std::sync::Arc::new));
+        let m = matcher(
+            &[
+                "registry.example.com/team/app:v9",
+                "registry.example.com/team/app:v1",
+            ],
+            &[],
+        );
+        let mut got = moved(&snap, &m);
+        got.sort_by(|a, b| a.namespace.cmp(&b.namespace));
+        assert_eq!(
+            got,
+            [
+                Moved {
+                    namespace: "team-a".into(),
+                    name: "app".into(),
+                    tags: vec!["latest".into(), "stable".into()],
+                    first_hint: 1,
+                },
+                Moved {
+                    namespace: "team-b".into(),
+                    name: "mirror".into(),
+                    tags: vec!["v1".into()],
+                    first_hint: 1,
+                },
+            ]
+        );
+        assert!(moved(&snap, &matcher(&[], &[])).is_empty());
+        assert!(moved(&snap, &matcher(&["registry.example.com/team/app:v3"], &[])).is_empty());
     }
 
     #[test]

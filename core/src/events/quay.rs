@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{Hint, Reading, json, split_url};
+use super::hint::{Hint, Reading, json, split_url};
 
 #[derive(Deserialize)]
 struct Push {
