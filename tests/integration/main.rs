@@ -7,6 +7,7 @@ mod cli;
 mod cluster;
 mod common;
 mod dirfaults;
+mod events;
 mod fakeapi;
 mod faults;
 mod importer;

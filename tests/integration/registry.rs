@@ -52,6 +52,8 @@ pub struct Registry {
     pub user: &'static str,
     pub password: &'static str,
     auth: bool,
+    /// `notifications:` of config.yml ([`Registry::start_notifying`]).
+    notify: Option<String>,
     bin: PathBuf,
     child: Option<Child>,
     /// Holds config.yml, htpasswd, registry.log and storage/.
@@ -100,7 +102,25 @@ impl Registry {
         Registry::launch(false)
     }
 
+    /// An anonymous registry that sends its events (pushes, pulls, blobs)
+    /// to `url` with `Authorization: Bearer TOKEN`, as an operator
+    /// configures `notifications.endpoints`, one event per request.
+    pub fn start_notifying(url: &str, token: &str) -> Registry {
+        let notify = format!(
+            "notifications:\n  events:\n    includereferences: true\n  endpoints:\n  \
+             - name: imagestream-webhook\n    url: {url}\n    headers:\n      \
+             Authorization: [{bearer}]\n    timeout: 2s\n    threshold: 3\n    backoff: 1s\n",
+            url = serde_json::to_string(url).expect("url as JSON"),
+            bearer = serde_json::to_string(&format!("Bearer {token}")).expect("token as JSON"),
+        );
+        Registry::launch_with(false, Some(notify))
+    }
+
     fn launch(auth: bool) -> Registry {
+        Registry::launch_with(auth, None)
+    }
+
+    fn launch_with(auth: bool, notify: Option<String>) -> Registry {
         let bin = find_tool(
             "docker-registry",
             "apt-get install docker-registry (the CNCF distribution registry 2.x)",
@@ -125,6 +145,7 @@ impl Registry {
             user: USER,
             password: PASSWORD,
             auth,
+            notify,
             bin,
             child: None,
             dir,
@@ -166,6 +187,9 @@ impl Registry {
                 "auth:\n  htpasswd:\n    realm: imagestream-webhook-tests\n    path: {}\n",
                 path("htpasswd")
             ));
+        }
+        if let Some(notify) = &self.notify {
+            config.push_str(notify);
         }
         fs::write(self.dir.path().join("config.yml"), config).expect("write config.yml");
     }
