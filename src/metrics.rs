@@ -86,6 +86,17 @@ pub struct EventLabels {
     pub result: &'static str,
 }
 
+/// Every `result` of `events_received` (the receiver's answers).
+pub const EVENT_RESULTS: [&str; 7] = [
+    "accepted",
+    "ignored",
+    "unauthorized",
+    "invalid",
+    "too_large",
+    "timeout",
+    "busy",
+];
+
 /// Push-to-status latency buckets, 10 ms to 60 s.
 const EVENT_BUCKETS: [f64; 12] = [
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0,
@@ -292,6 +303,14 @@ impl Metrics {
                 reason: reason.as_str(),
             });
         }
+        for format in imagestream_core::events::Format::ALL {
+            for result in EVENT_RESULTS {
+                let _ = self.events_received.get_or_create(&EventLabels {
+                    format: format.as_str(),
+                    result,
+                });
+            }
+        }
         for (result, reason) in [
             ("fired", ""),
             ("failed", "InvalidTrigger"),
@@ -301,19 +320,6 @@ impl Metrics {
             let _ = self
                 .triggers
                 .get_or_create(&TriggerLabels { result, reason });
-        }
-    }
-
-    /// Every format with every result a receiver answers (see
-    /// `events::receiver::Result`), at zero.
-    pub fn create_event_series(&self, results: &[&'static str]) {
-        for format in imagestream_core::events::Format::ALL {
-            for &result in results {
-                let _ = self.events_received.get_or_create(&EventLabels {
-                    format: format.as_str(),
-                    result,
-                });
-            }
         }
     }
 

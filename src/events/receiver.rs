@@ -262,3 +262,14 @@ fn plain(code: StatusCode, reason: &str) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_result_is_a_series_exported_from_the_start() {
+        let results: Vec<&str> = Result::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(results, crate::metrics::EVENT_RESULTS);
+    }
+}

@@ -59,8 +59,6 @@ pub async fn start(
             .clone()
             .run(importer, store.clone(), leader, shutdown.clone()),
     );
-    let results = receiver::Result::ALL.map(receiver::Result::as_str);
-    metrics.create_event_series(&results);
     let listener = TcpListener::bind(opts.addr)
         .await
         .map_err(|e| format!("cannot listen on {} (--events-listen): {e}", opts.addr))?;

@@ -18,6 +18,7 @@ use serde_json::Value;
 use tokio::net::TcpStream;
 
 use crate::common::*;
+use crate::fakeapi::{DEPLOYMENTS, FakeApi, STREAMS};
 use crate::registry::Registry;
 
 const TOKEN: &str = "3f9c2b1e8d7a6f5e4d3c2b1a09f8e7d6";
@@ -40,6 +41,17 @@ fn files(dir: &Path, config: &str) -> (PathBuf, PathBuf) {
 
 /// Starts `serve` on `streams` with the receiver on a free port.
 fn start(streams: &Path, token: &Path, config: &Path, plain: bool) -> (Server, SocketAddr) {
+    start_on(|args| Server::start(streams, args), token, config, plain)
+}
+
+/// Starts `serve` with `launch` (directory or cluster mode) and the
+/// receiver on a free port.
+fn start_on(
+    launch: impl FnOnce(&[&str]) -> Server,
+    token: &Path,
+    config: &Path,
+    plain: bool,
+) -> (Server, SocketAddr) {
     let mut args = vec![
         "--config",
         config.to_str().expect("path"),
@@ -51,7 +63,7 @@ fn start(streams: &Path, token: &Path, config: &Path, plain: bool) -> (Server, S
     if plain {
         args.push("--events-plain-http");
     }
-    let server = Server::start(streams, &args);
+    let server = launch(&args);
     let want = if plain {
         "serving events over plain http"
     } else {
@@ -642,4 +654,70 @@ fn the_receiver_needs_its_token_file_and_the_importer() {
             "{args:?}: {err}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_rolls_out_the_deployment_that_follows_the_tag() {
+    let api = FakeApi::start().await;
+    let etc = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = api.kubeconfig(etc.path());
+    let (token, conf) = files(etc.path(), HOUR_CONFIG);
+    let (server, events) = start_on(
+        |args| Server::start_cluster(&kubeconfig, args),
+        &token,
+        &conf,
+        true,
+    );
+    let url = format!("http://{events}/events/distribution");
+    let reg = Registry::start_notifying(&url, TOKEN);
+    let d1 = reg.push("team/app", "latest", "one");
+    api.put_stream(serde_json::json!({
+        "metadata": {"name": "app", "namespace": "team"},
+        "spec": {"tags": [{"name": "latest",
+            "from": {"kind": "DockerImage", "name": format!("{}/team/app:latest", reg.host)},
+            "importPolicy": {"scheduled": true, "insecure": true}}]}
+    }));
+    let trigger = r#"[{"from":{"kind":"ImageStreamTag","name":"app:latest"},"fieldPath":"spec.template.spec.containers[?(@.name==\"web\")].image"}]"#;
+    api.put(
+        DEPLOYMENTS,
+        serde_json::json!({
+            "metadata": {"name": "web", "namespace": "team",
+                "annotations": {"image.openshift.io/triggers": trigger}},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "placeholder"}]}}}
+        }),
+    );
+    let image = |api: &FakeApi| {
+        api.get(DEPLOYMENTS, "team", "web")
+            .and_then(|d| {
+                d.pointer("/spec/template/spec/containers/0/image")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default()
+    };
+    let rolled = |digest: &str| format!("{}/team/app@{digest}", reg.host);
+    let deadline = Instant::now() + BOUND;
+    while image(&api) != rolled(&d1) {
+        assert!(
+            Instant::now() < deadline,
+            "the new tag was not imported and rolled out: {}",
+            image(&api)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let d2 = reg.push("team/app", "latest", "two");
+    let deadline = Instant::now() + BOUND;
+    while image(&api) != rolled(&d2) {
+        assert!(
+            Instant::now() < deadline,
+            "the push did not reach the Deployment while the schedule is an hour away: {}; stream {:?}",
+            image(&api),
+            api.get(STREAMS, "team", "app")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let m = metrics(&server).await;
+    assert!(received(&m, "distribution", "accepted") >= 2.0, "{m}");
 }

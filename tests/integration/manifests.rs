@@ -1771,3 +1771,50 @@ fn undeploy_removes_the_webhooks_first_and_keeps_the_crd() {
         "{calls:#?}"
     );
 }
+
+#[test]
+fn kustomize_renders_the_events_overlay() {
+    let docs = documents(&kustomize("manifests/events"));
+    let deployment = by_kind(&docs, "Deployment")[0];
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(args.contains(&"--events-listen=0.0.0.0:8444"), "{args:?}");
+    assert!(
+        args.contains(&"--events-token-file=/etc/imagestream-webhook/events/token"),
+        "{args:?}"
+    );
+    assert!(!args.contains(&"--events-plain-http"), "HTTPS by default");
+    let mounted = container["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .any(|m| m["mountPath"] == "/etc/imagestream-webhook/events" && m["readOnly"] == true);
+    assert!(mounted, "{container}");
+    let service = by_kind(&docs, "Service")[0];
+    assert!(
+        service["spec"]["ports"]
+            .as_array()
+            .expect("ports")
+            .iter()
+            .any(|p| p["port"] == 8444 && p["targetPort"] == 8444),
+        "{service}"
+    );
+    // The policy must keep admission and the probes reachable, and admit
+    // the event port only from the namespaces it names.
+    let policy = by_kind(&docs, "NetworkPolicy")[0];
+    assert_eq!(policy["metadata"]["namespace"], NS);
+    let rules = policy["spec"]["ingress"].as_array().expect("ingress");
+    let open: Vec<&Value> = rules
+        .iter()
+        .filter(|r| r.get("from").is_none())
+        .flat_map(|r| r["ports"].as_array().into_iter().flatten())
+        .collect();
+    assert!(open.iter().any(|p| p["port"] == 8443), "{policy}");
+    assert!(open.iter().any(|p| p["port"] == 9090), "{policy}");
+    assert!(!open.iter().any(|p| p["port"] == 8444), "{policy}");
+}
