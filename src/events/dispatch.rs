@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use imagestream_core::events::Hint;
 use imagestream_core::events::matching::{self, Matcher, Moved};
+use imagestream_core::stream::ImageStream;
 
 use crate::importer::controller::Importer;
 use crate::metrics::Metrics;
@@ -35,6 +36,18 @@ const RETRY_WAITS: [Duration; 3] = [
     Duration::from_millis(250),
     Duration::from_millis(750),
     Duration::from_millis(2000),
+];
+
+/// Waits before reading a pushed tag again when the first read found the
+/// digest it had before. The reference registry sends a push's event before
+/// it points the tag at the new manifest, so a receiver on a fast network
+/// reads the old digest (seen on loopback in about one push in three); a
+/// registry behind a CDN may lag longer. A push of the same image again
+/// costs these few reads.
+const RECHECK_WAITS: [Duration; 3] = [
+    Duration::from_millis(100),
+    Duration::from_millis(400),
+    Duration::from_millis(1500),
 ];
 
 /// The pending set is full.
@@ -146,9 +159,11 @@ impl Dispatcher {
         let (hints, arrivals): (Vec<Hint>, Vec<Instant>) = batch.into_iter().unzip();
         let matcher = Matcher::new(&hints, &self.registry_hosts, &self.search_registries);
         let snap = store.load_full();
+        let planned = snap.clone();
         // A look at every stream: off the runtime's workers, as the planner's.
         let Some(moved) =
-            crate::background::run("event-matcher", move || matching::moved(&snap, &matcher)).await
+            crate::background::run("event-matcher", move || matching::moved(&planned, &matcher))
+                .await
         else {
             tracing::error!("the push event matcher failed; the schedule imports these tags");
             return;
@@ -158,7 +173,11 @@ impl Dispatcher {
         tracing::info!(pushed = ?shown, hints = hints.len(), streams = moved.len(), tags, "importing pushed tags");
         let jobs = moved.into_iter().map(|m| {
             let arrived = arrivals.get(m.first_hint).copied();
-            async move { self.import(importer, m, arrived).await }
+            let before: Vec<Option<Box<str>>> = match snap.stream(&m.namespace, &m.name) {
+                Some(entry) => m.tags.iter().map(|t| newest(&entry.head, t)).collect(),
+                None => vec![None; m.tags.len()],
+            };
+            async move { self.import(importer, m, before, arrived).await }
         });
         futures::stream::iter(jobs)
             .buffer_unordered(CONCURRENT_STREAMS)
@@ -166,7 +185,14 @@ impl Dispatcher {
             .await;
     }
 
-    async fn import(&self, importer: &Importer, moved: Moved, arrived: Option<Instant>) {
+    /// Imports `moved`'s tags, whose newest digests were `before`.
+    async fn import(
+        &self,
+        importer: &Importer,
+        moved: Moved,
+        before: Vec<Option<Box<str>>>,
+        arrived: Option<Instant>,
+    ) {
         let Moved {
             namespace,
             name,
@@ -174,9 +200,18 @@ impl Dispatcher {
             ..
         } = moved;
         let mut waits = RETRY_WAITS.iter();
+        let mut rechecks = RECHECK_WAITS.iter();
         loop {
             match importer.import_now(&namespace, &name, &tags).await {
-                Ok(_) => {
+                Ok(imported) => {
+                    let unmoved = tags
+                        .iter()
+                        .zip(&before)
+                        .all(|(t, old)| newest(&imported.stream, t) == *old);
+                    if unmoved && let Some(wait) = rechecks.next() {
+                        tokio::time::sleep(*wait).await;
+                        continue;
+                    }
                     if let (Some(m), Some(t)) = (&self.metrics, arrived) {
                         m.event_import_latency.observe(t.elapsed().as_secs_f64());
                     }
@@ -192,6 +227,15 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// The newest digest `tag` shows in `is`'s status.
+fn newest(is: &ImageStream, tag: &str) -> Option<Box<str>> {
+    is.status_tag(tag)?
+        .items
+        .as_ref()?
+        .first()
+        .map(|item| item.image.clone())
 }
 
 #[cfg(test)]

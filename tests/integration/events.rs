@@ -721,3 +721,139 @@ async fn a_push_rolls_out_the_deployment_that_follows_the_tag() {
     let m = metrics(&server).await;
     assert!(received(&m, "distribution", "accepted") >= 2.0, "{m}");
 }
+
+/// p50 and p99 (nearest rank) of `samples`, in milliseconds.
+fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
+    samples.sort();
+    let rank = |q: f64| {
+        let i = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1;
+        samples[i].as_secs_f64() * 1000.0
+    };
+    (rank(0.50), rank(0.99))
+}
+
+/// `make bench` (hack/bench.sh): the freshness a push gets. 20 pushes to
+/// the reference registry, each timed from the end of `skopeo copy` to the
+/// new digest in the stream's status, in cluster mode (the fake API server;
+/// the production mode) and in directory mode; the schedule is the default
+/// 15 minutes. Prints `bench-events: ...` lines; asserts nothing about time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run by make bench (hack/bench.sh)"]
+async fn bench_push_to_status_latency() {
+    const PUSHES: usize = 20;
+    const INTERVAL_S: u64 = 900;
+    let config = format!("import: {{minimumIntervalSeconds: {INTERVAL_S}}}\n");
+    for mode in ["directory", "cluster"] {
+        let api = FakeApi::start().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let etc = tempfile::tempdir().expect("tempdir");
+        let kubeconfig = api.kubeconfig(etc.path());
+        let (token, conf) = files(etc.path(), &config);
+        let (server, events) = start_on(
+            |args| match mode {
+                "cluster" => Server::start_cluster(&kubeconfig, args),
+                _ => Server::start(dir.path(), args),
+            },
+            &token,
+            &conf,
+            true,
+        );
+        let reg = Registry::start_notifying(&format!("http://{events}/events/distribution"), TOKEN);
+        let from = format!("{}/team/app:latest", reg.host);
+        let current = |api: &FakeApi| -> Option<String> {
+            match mode {
+                "cluster" => api
+                    .get(STREAMS, "team", "app")?
+                    .pointer("/status/tags/0/items/0/image")?
+                    .as_str()
+                    .map(str::to_owned),
+                _ => image_of(dir.path(), "latest"),
+            }
+        };
+        let first = reg.push("team/app", "latest", "seed");
+        match mode {
+            "cluster" => api.put_stream(serde_json::json!({
+                "metadata": {"name": "app", "namespace": "team"},
+                "spec": {"tags": [{"name": "latest", "from": {"kind": "DockerImage", "name": from},
+                    "importPolicy": {"scheduled": true, "insecure": true}}]}
+            })),
+            _ => write_stream(dir.path(), &[("latest", from.clone())]),
+        }
+        let deadline = Instant::now() + BOUND;
+        while current(&api).as_deref() != Some(first.as_str()) {
+            assert!(Instant::now() < deadline, "{mode}: the first import");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut samples = Vec::new();
+        for n in 0..PUSHES {
+            let digest = reg.push("team/app", "latest", &format!("push-{n}"));
+            let copied = reg.copied_at().expect("pushed");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while current(&api).as_deref() != Some(digest.as_str()) {
+                if Instant::now() >= deadline {
+                    let logged: Vec<String> = server.log.try_iter().collect();
+                    panic!("{mode}: push {n} never arrived:\n{}", logged.join("\n"));
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            samples.push(copied.elapsed());
+        }
+        let (p50, p99) = percentiles(&mut samples);
+        // On a line of its own: the harness writes "test … ... " before it.
+        println!(
+            "\nbench-events: mode={mode} pushes={PUSHES} event_p50_ms={p50:.0} event_p99_ms={p99:.0} scheduled_interval_s={INTERVAL_S}"
+        );
+    }
+}
+
+/// The reference registry sends a push's event before it points the tag at
+/// the new manifest, so the first read after the event can see the old
+/// digest: the tag is read again shortly after, until it moves (bounded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_outruns_its_push_is_read_again() {
+    let reg = Registry::start_anonymous();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let etc = tempfile::tempdir().expect("tempdir");
+    let (token, conf) = files(etc.path(), HOUR_CONFIG);
+    let d1 = reg.push("team/app", "latest", "one");
+    write_stream(
+        dir.path(),
+        &[("latest", format!("{}/team/app:latest", reg.host))],
+    );
+    let (server, events) = start(dir.path(), &token, &conf, true);
+    wait_for(dir.path(), "latest", &d1, "a new tag is imported at once").await;
+    // The new image's blobs are in the registry already, so moving the tag
+    // to it later is quick.
+    let d2 = reg.push("team/app", "staging", "two");
+    let before = imports(&metrics(&server).await);
+    let event = String::from_utf8(testdata(
+        "distribution-2.8.2-push-by-tag-03-push-oci-image-manifest-v1-json.json",
+    ))
+    .expect("utf-8")
+    .replace("127.0.0.1:5055", &reg.host)
+    .replace("\"tag\": \"v1\"", "\"tag\": \"latest\"");
+    let (status, body) = post(
+        events,
+        "/events/distribution",
+        &[DISTRIBUTION, BEARER],
+        event,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // The event's first import reads the old digest ...
+    let deadline = Instant::now() + BOUND;
+    while imports(&metrics(&server).await) <= before {
+        assert!(Instant::now() < deadline, "the event started no import");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(image_of(dir.path(), "latest"), Some(d1));
+    // ... and the push completes just after it.
+    assert_eq!(reg.push("team/app", "latest", "two"), d2);
+    wait_for(
+        dir.path(),
+        "latest",
+        &d2,
+        "the tag is read again after an import that found it unmoved",
+    )
+    .await;
+}

@@ -54,6 +54,8 @@ pub struct Registry {
     auth: bool,
     /// `notifications:` of config.yml ([`Registry::start_notifying`]).
     notify: Option<String>,
+    /// When the last `skopeo copy` ended (before the push is checked).
+    copied_at: std::cell::Cell<Option<Instant>>,
     bin: PathBuf,
     child: Option<Child>,
     /// Holds config.yml, htpasswd, registry.log and storage/.
@@ -146,6 +148,7 @@ impl Registry {
             password: PASSWORD,
             auth,
             notify,
+            copied_at: std::cell::Cell::new(None),
             bin,
             child: None,
             dir,
@@ -326,6 +329,7 @@ impl Registry {
             .arg(format!("oci:{}:{tag}", layout.root().display()))
             .arg(format!("docker://{}/{repo}:{tag}", self.host));
         run(&mut skopeo, "skopeo copy");
+        self.copied_at.set(Some(Instant::now()));
         let pushed = fs::read_to_string(&digest_file).expect("read skopeo --digestfile");
         let served = self.head_manifest(repo, tag);
         let served_digest = served.header("docker-content-digest").unwrap_or("");
@@ -340,6 +344,12 @@ impl Registry {
             served.status
         );
         served_digest.to_string()
+    }
+
+    /// When the last push's `skopeo copy` ended: a push is complete for
+    /// the registry (and its notification sent) from then on.
+    pub fn copied_at(&self) -> Option<Instant> {
+        self.copied_at.get()
     }
 
     /// Deletes the manifest REPO@DIGEST; docker-registry 2.8 also drops every
