@@ -17,6 +17,7 @@ use imagestream_core::events::Hint;
 use imagestream_core::events::matching::{self, Matcher, Moved};
 use imagestream_core::stream::ImageStream;
 
+use crate::events::handover::{self, Handover};
 use crate::importer::controller::Importer;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -70,6 +71,9 @@ pub struct Dispatcher {
     registry_hosts: BTreeMap<String, Vec<String>>,
     search_registries: Vec<String>,
     metrics: Option<Arc<Metrics>>,
+    /// Cluster mode: how tags pushed to a replica that does not lead reach
+    /// the one that does.
+    handover: Option<Handover>,
 }
 
 impl Dispatcher {
@@ -84,6 +88,19 @@ impl Dispatcher {
             registry_hosts,
             search_registries,
             metrics,
+            handover: None,
+        }
+    }
+
+    pub fn with_handover(mut self, handover: Handover) -> Dispatcher {
+        self.handover = Some(handover);
+        self
+    }
+
+    /// Puts a batch back, each hint with its arrival (unless it waits already).
+    fn restore(&self, batch: Vec<(Hint, Instant)>) {
+        for (hint, arrived) in batch {
+            let _ = self.push(vec![hint], arrived);
         }
     }
 
@@ -121,8 +138,8 @@ impl Dispatcher {
     }
 
     /// Imports what is pushed while this replica leads, until `shutdown`.
-    /// Hints received while another replica leads wait here, so a replica
-    /// that takes over imports them.
+    /// While another replica leads, hints are handed over to it (cluster
+    /// mode), or wait here (so a replica that takes over imports them).
     pub async fn run(
         self: Arc<Self>,
         importer: Arc<Importer>,
@@ -130,20 +147,81 @@ impl Dispatcher {
         mut leader: watch::Receiver<bool>,
         shutdown: CancellationToken,
     ) {
+        let mut next_take = Instant::now();
+        let mut last_error: Option<String> = None;
         loop {
             if !*leader.borrow_and_update() {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    r = leader.changed() => if r.is_err() { return },
+                let Some(handover) = &self.handover else {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        r = leader.changed() => if r.is_err() { return },
+                    }
+                    continue;
+                };
+                let batch = self.take();
+                if batch.is_empty() {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        r = leader.changed() => if r.is_err() { return },
+                        _ = self.wake.notified() => {}
+                    }
+                    continue;
+                }
+                let hints: Vec<Hint> = batch.iter().map(|(h, _)| h.clone()).collect();
+                match handover.give(&hints).await {
+                    Ok(()) => {
+                        tracing::info!(
+                            hints = hints.len(),
+                            "pushed tags handed over to the importing replica"
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pushed tags wait here; handing them over is retried");
+                        self.restore(batch);
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            r = leader.changed() => if r.is_err() { return },
+                            _ = tokio::time::sleep(handover::POLL) => {}
+                        }
+                    }
                 }
                 continue;
             }
+            if let Some(handover) = &self.handover
+                && Instant::now() >= next_take
+            {
+                next_take = Instant::now() + handover::POLL;
+                match handover.take().await {
+                    Ok(hints) => {
+                        last_error = None;
+                        if !hints.is_empty() {
+                            tracing::info!(
+                                hints = hints.len(),
+                                "pushed tags taken over from another replica"
+                            );
+                        }
+                        if self.push(hints, Instant::now()).is_err() {
+                            tracing::warn!(
+                                "handed-over pushed tags dropped: too many wait already; the schedule imports them"
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        if last_error.as_deref() != Some(e.as_str()) {
+                            tracing::warn!(error = %e, "cannot take pushed tags handed over by other replicas");
+                        }
+                        last_error = Some(e);
+                    }
+                }
+            }
             let batch = self.take();
             if batch.is_empty() {
+                let poll = next_take.saturating_duration_since(Instant::now());
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = self.wake.notified() => {}
                     r = leader.changed() => if r.is_err() { return },
+                    _ = tokio::time::sleep(poll), if self.handover.is_some() => {}
                 }
                 continue;
             }

@@ -4,5 +4,6 @@
 //! May use the core, `store`, `importer`, `metrics` and `background`.
 
 pub mod dispatch;
+pub mod handover;
 pub mod receiver;
 pub mod token;

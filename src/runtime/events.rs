@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use imagestream_core::config::Config;
 
 use crate::events::dispatch::Dispatcher;
+use crate::events::handover::Handover;
 use crate::events::receiver::{self, Receiver};
 use crate::events::token::TokenFile;
 use crate::importer::controller::Importer;
@@ -31,6 +32,9 @@ pub struct Options {
     pub poll: Duration,
     pub body_timeout: Duration,
     pub header_timeout: Duration,
+    /// Cluster mode: the client and the pod's namespace, to hand pushed
+    /// tags over to the replica that imports.
+    pub cluster: Option<(kube::Client, String)>,
 }
 
 /// Starts the receiver; the handle ends once it has stopped after `shutdown`.
@@ -49,11 +53,15 @@ pub async fn start(
             .clone()
             .watch(opts.poll, shutdown.clone().cancelled_owned()),
     );
-    let dispatcher = Arc::new(Dispatcher::new(
+    let mut dispatcher = Dispatcher::new(
         config.events.registry_hosts.clone(),
         config.import.search_registries.clone(),
         Some(metrics.clone()),
-    ));
+    );
+    if let Some((client, namespace)) = opts.cluster {
+        dispatcher = dispatcher.with_handover(Handover::new(client, &namespace));
+    }
+    let dispatcher = Arc::new(dispatcher);
     tokio::spawn(
         dispatcher
             .clone()

@@ -152,6 +152,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
                     poll: Duration::from_millis(tls_poll_ms.max(50)),
                     body_timeout: Duration::from_secs(body_timeout_seconds),
                     header_timeout: Duration::from_secs(header_timeout_seconds.max(1)),
+                    cluster: cluster_client.clone().map(|c| (c, pod_namespace())),
                 },
                 &config,
                 importer,
@@ -315,11 +316,15 @@ fn start_cluster_watch(
     ));
 }
 
+/// The pod's own namespace (the Deployment sets POD_NAMESPACE).
+fn pod_namespace() -> String {
+    std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "imagestream-system".to_owned())
+}
+
 /// The Lease that elects the one replica running the importer and triggers:
 /// in the pod's own namespace, held under the pod's name.
 fn lease_config() -> LeaseConfig {
-    let namespace =
-        std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "imagestream-system".to_owned());
+    let namespace = pod_namespace();
     let identity = std::env::var("POD_NAME")
         .ok()
         .filter(|n| !n.is_empty())

@@ -1817,4 +1817,24 @@ fn kustomize_renders_the_events_overlay() {
     assert!(open.iter().any(|p| p["port"] == 8443), "{policy}");
     assert!(open.iter().any(|p| p["port"] == 9090), "{policy}");
     assert!(!open.iter().any(|p| p["port"] == 8444), "{policy}");
+    // The handover between replicas: one ConfigMap, in this namespace.
+    let role = by_kind(&docs, "Role")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "imagestream-webhook-events")
+        .expect("the events Role");
+    assert_eq!(role["metadata"]["namespace"], NS);
+    for rule in role["rules"].as_array().expect("rules") {
+        assert_eq!(
+            rule["resources"],
+            serde_json::json!(["configmaps"]),
+            "{rule}"
+        );
+        if rule["verbs"] != serde_json::json!(["create"]) {
+            assert_eq!(
+                rule["resourceNames"],
+                serde_json::json!(["imagestream-webhook-pushed"]),
+                "{rule}"
+            );
+        }
+    }
 }
