@@ -1,7 +1,9 @@
 //! Registry push events (`serve --events-listen`): the token file, the
-//! receiver's routes, and the dispatcher that imports the pushed tags at once.
+//! receiver's routes, the dispatcher that imports the pushed tags at once,
+//! and the handover of pushed tags between replicas (cluster mode).
 //! What an event means is decided in the core (`imagestream_core::events`).
-//! May use the core, `store`, `importer`, `metrics` and `background`.
+//! May use the core, `store`, `importer`, `metrics` and `background`, and
+//! the Kubernetes client for the handover.
 
 pub mod dispatch;
 pub mod handover;
