@@ -1073,6 +1073,11 @@ pub(crate) fn rendered_cert_manager() -> &'static str {
     OUT.get_or_init(|| kustomize("manifests/cert-manager"))
 }
 
+pub(crate) fn rendered_events() -> &'static str {
+    static OUT: OnceLock<String> = OnceLock::new();
+    OUT.get_or_init(|| kustomize("manifests/events"))
+}
+
 pub(crate) fn documents(yaml: &str) -> Vec<Value> {
     serde_saphyr::from_multiple::<Value>(yaml)
         .expect("kustomize output is YAML")
@@ -1774,7 +1779,7 @@ fn undeploy_removes_the_webhooks_first_and_keeps_the_crd() {
 
 #[test]
 fn kustomize_renders_the_events_overlay() {
-    let docs = documents(&kustomize("manifests/events"));
+    let docs = documents(rendered_events());
     let deployment = by_kind(&docs, "Deployment")[0];
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
     let args: Vec<&str> = container["args"]
