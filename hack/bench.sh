@@ -16,8 +16,14 @@
 #      information, the same fixed rate against a second `serve` with the
 #      importer on (its registries do not exist, so it keeps writing failed
 #      statuses into the files): admission beside a busy importer.
-#   4. Ends with one line:
-#      bench: mutate rps=N p50_us=N p99_us=N floor_rps=N floor_p99_us=N ratio=0.NN fixed_rps=2000 fixed_p99_us=N floor_fixed_p99_us=N rss_mib=N load_ms=N streams=10000
+#   4. Push-event freshness (issue 19): the ignored integration test
+#      events::bench_push_to_status_latency pushes 20 times with skopeo to a
+#      docker-registry that notifies `serve --events-listen`, timing each from
+#      the end of `skopeo copy` to the new digest in the stream's status, in
+#      cluster mode (fake API server) and directory mode.
+#   5. Ends with one line:
+#      bench: mutate rps=N p50_us=N p99_us=N floor_rps=N floor_p99_us=N ratio=0.NN fixed_rps=2000 fixed_p99_us=N floor_fixed_p99_us=N rss_mib=N load_ms=N streams=10000 event_p50_ms=N event_p99_ms=N scheduled_interval_s=900
+#      (the event figures are cluster mode's)
 #
 # Everything runs on 127.0.0.1, every step is bounded by `timeout`, and the
 # servers it starts are stopped on exit.
@@ -30,6 +36,7 @@
 #   BENCH_SECONDS          length of each measured run [20]
 #   BENCH_RATE             requests/s of the fixed-rate runs [2000]
 #   BENCH_SKIP_MICRO=1     skip the criterion micro-benchmarks
+#   BENCH_SKIP_EVENTS=1    skip the push-event freshness step
 #   BENCH_SKIP_IMPORTER=1  skip the informational fixed-rate run against a
 #                          second server with the importer on
 #   BENCH_PERF=1           also profile the webhook with `perf record` during an
@@ -365,6 +372,14 @@ if [[ ${BENCH_PERF:-0} == 1 ]]; then
         "$WORK/perf-children.txt" | cut -c1-160
 fi
 
+if [[ ${BENCH_SKIP_EVENTS:-0} != 1 ]]; then
+    say "push-event freshness: 20 skopeo pushes to a notifying docker-registry (cluster and directory mode)"
+    timeout 900 "$CARGO" test --test integration events::bench_push_to_status_latency \
+        -- --ignored --nocapture --test-threads 1 >"$WORK/events.txt" 2>&1 ||
+        { tail -n 30 "$WORK/events.txt" >&2; die "the push-event freshness run failed"; }
+    grep '^bench-events:' "$WORK/events.txt"
+fi
+
 python3 - "$WORK" "$RSS_KB" "$LOAD_MS" "$STREAMS" "$RATE" <<'EOF'
 import json, sys
 work, rss_kb, load_ms, streams, rate = sys.argv[1:]
@@ -377,6 +392,18 @@ fixed_rps, _, fixed_p99 = run("webhook-fixed")
 floor_fixed_rps, _, floor_fixed_p99 = run("floor-fixed")
 ratio = rps / floor_rps
 rss_mib = int(rss_kb) / 1024
+# Push-event freshness, cluster mode (absent with BENCH_SKIP_EVENTS=1).
+events = ""
+event_p99 = None
+try:
+    for line in open(f"{work}/events.txt"):
+        if line.startswith("bench-events: mode=cluster "):
+            fields = dict(f.split("=", 1) for f in line.split()[2:])
+            event_p99 = float(fields["event_p99_ms"])
+            events = (f" event_p50_ms={fields['event_p50_ms']} event_p99_ms={fields['event_p99_ms']}"
+                      f" scheduled_interval_s={fields['scheduled_interval_s']}")
+except FileNotFoundError:
+    pass
 checks = [
     ("ratio >= 0.80", ratio >= 0.80),
     ("fixed_p99_us <= 1.5 x floor_fixed_p99_us", fixed_p99 <= 1.5 * floor_fixed_p99),
@@ -384,10 +411,12 @@ checks = [
     ("rss_mib <= 100", rss_mib <= 100),
     ("load_ms <= 2000", int(load_ms) <= 2000),
 ]
+if event_p99 is not None:
+    checks.append(("event_p99_ms <= 2000", event_p99 <= 2000))
 print(f"==> fixed-rate runs achieved {fixed_rps:.0f} (webhook) and {floor_fixed_rps:.0f} (floor) requests/s")
 for what, ok in checks:
     print(f"==> target {what}: {'met' if ok else 'MISSED'}")
 print(f"bench: mutate rps={rps:.0f} p50_us={p50:.0f} p99_us={p99:.0f} floor_rps={floor_rps:.0f} "
       f"floor_p99_us={floor_p99:.0f} ratio={ratio:.2f} fixed_rps={rate} fixed_p99_us={fixed_p99:.0f} "
-      f"floor_fixed_p99_us={floor_fixed_p99:.0f} rss_mib={rss_mib:.0f} load_ms={load_ms} streams={streams}")
+      f"floor_fixed_p99_us={floor_fixed_p99:.0f} rss_mib={rss_mib:.0f} load_ms={load_ms} streams={streams}{events}")
 EOF

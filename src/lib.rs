@@ -5,6 +5,7 @@
 pub mod access;
 pub mod background;
 pub mod cli;
+pub mod events;
 pub mod importer;
 pub mod leadership;
 pub mod memory;

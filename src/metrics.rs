@@ -78,6 +78,30 @@ pub struct TriggerLabels {
     pub reason: &'static str,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct EventLabels {
+    /// The path's format: `distribution`, `harbor`, `quay`, `dockerhub`, `github`.
+    pub format: &'static str,
+    /// `accepted`, `ignored`, `unauthorized`, `invalid`, `too_large`, `timeout`, `busy`.
+    pub result: &'static str,
+}
+
+/// Every `result` of `events_received` (the receiver's answers).
+pub const EVENT_RESULTS: [&str; 7] = [
+    "accepted",
+    "ignored",
+    "unauthorized",
+    "invalid",
+    "too_large",
+    "timeout",
+    "busy",
+];
+
+/// Push-to-status latency buckets, 10 ms to 60 s.
+const EVENT_BUCKETS: [f64; 12] = [
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0,
+];
+
 /// Registry request latency buckets, 5 ms to 10 s.
 const REGISTRY_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
@@ -104,6 +128,8 @@ pub struct Metrics {
     pub import_backlog: Gauge,
     pub leader: Gauge,
     pub triggers: Family<TriggerLabels, Counter>,
+    pub events_received: Family<EventLabels, Counter>,
+    pub event_import_latency: Histogram,
 }
 
 impl Metrics {
@@ -195,7 +221,21 @@ impl Metrics {
             "Image-change triggers fired (workloads patched) and failed, by reason",
             triggers.clone(),
         );
+        let events_received = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "events_received",
+            "Registry push events received (serve --events-listen), by format and result",
+            events_received.clone(),
+        );
+        let event_import_latency = Histogram::new(EVENT_BUCKETS);
+        registry.register(
+            "event_import_duration_seconds",
+            "Time from a push event's arrival to the status of the tags it moved written",
+            event_import_latency.clone(),
+        );
         let metrics = Metrics {
+            events_received,
+            event_import_latency,
             triggers,
             imports,
             registry_latency,
@@ -262,6 +302,14 @@ impl Metrics {
                 result: "failure",
                 reason: reason.as_str(),
             });
+        }
+        for format in imagestream_core::events::Format::ALL {
+            for result in EVENT_RESULTS {
+                let _ = self.events_received.get_or_create(&EventLabels {
+                    format: format.as_str(),
+                    result,
+                });
+            }
         }
         for (result, reason) in [
             ("fired", ""),

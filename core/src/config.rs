@@ -1,5 +1,7 @@
 //! The `--config` file: every key optional, unknown keys refused so a typo is not silently ignored.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 /// OpenShift's internal registry name, so manifests exported from OpenShift work unchanged.
@@ -13,6 +15,7 @@ pub struct Config {
     pub import: ImportConfig,
     pub access_check: AccessCheckConfig,
     pub directory: DirectoryConfig,
+    pub events: EventsConfig,
 }
 
 /// The largest stream file read unless `directory.maxFileBytes` says
@@ -34,6 +37,16 @@ impl Default for DirectoryConfig {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
         }
     }
+}
+
+/// Registry push events (`serve --events-listen`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// An event's registry host (the one the pusher used) → the names
+    /// streams know that registry by, when they differ (an internal name,
+    /// an address).
+    pub registry_hosts: BTreeMap<String, Vec<String>>,
 }
 
 /// Cluster mode's SubjectAccessReview cache (the API server's webhook-authorizer defaults).
@@ -63,6 +76,7 @@ impl Default for Config {
             import: ImportConfig::default(),
             access_check: AccessCheckConfig::default(),
             directory: DirectoryConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 }
@@ -141,11 +155,31 @@ impl Config {
         if self.directory.max_file_bytes == 0 {
             return Err("directory.maxFileBytes must be at least 1".into());
         }
+        for (event_host, names) in &self.events.registry_hosts {
+            for host in std::iter::once(event_host).chain(names) {
+                if !is_registry_host(host) {
+                    return Err(format!(
+                        "events.registryHosts: {host:?} is not a registry host[:port] (a name with a '.' or ':', localhost, or an address)"
+                    ));
+                }
+            }
+            if names.is_empty() {
+                return Err(format!(
+                    "events.registryHosts: {event_host:?} maps to no name; list the names streams use for it"
+                ));
+            }
+        }
         if self.import.max_scheduled_imports_per_minute == 0 {
             return Err("import.maxScheduledImportsPerMinute must be at least 1".into());
         }
         Ok(())
     }
+}
+
+/// A host an image reference can name as its registry.
+fn is_registry_host(host: &str) -> bool {
+    crate::reference::ImageRef::parse(&format!("{host}/x"))
+        .is_ok_and(|r| r.registry() == Some(host))
 }
 
 #[cfg(test)]
@@ -166,6 +200,14 @@ mod tests {
         assert_eq!(cfg.directory.max_file_bytes, 32 << 20);
         let cfg = Config::parse("directory:\n  maxFileBytes: 1048576\n").expect("parses");
         assert_eq!(cfg.directory.max_file_bytes, 1 << 20);
+        let cfg = Config::parse(
+            "events:\n  registryHosts:\n    registry.internal:5000: [registry.example.com, \"10.0.0.7:5000\"]\n",
+        )
+        .expect("parses");
+        assert_eq!(
+            cfg.events.registry_hosts["registry.internal:5000"],
+            ["registry.example.com", "10.0.0.7:5000"]
+        );
     }
 
     #[test]
@@ -179,6 +221,11 @@ mod tests {
             "import: {bogus: 1}",
             "directory: {maxFileBytes: 0}",
             "directory: {maxFileByte: 10}",
+            "events: {registryHost: {}}",
+            "events: {registryHosts: {a.io: []}}",
+            "events: {registryHosts: {a.io: [b.io/x]}}",
+            "events: {registryHosts: {registry: [b.io]}}",
+            "events: {registryHosts: {\"a.io\": [\"b io\"]}}",
         ] {
             assert!(Config::parse(bad).is_err(), "{bad}");
         }

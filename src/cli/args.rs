@@ -180,6 +180,15 @@ pub struct ServeArgs {
     /// Log lines as text, or as one JSON object per line for a log pipeline.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, value_name = "text|json")]
     pub log_format: LogFormat,
+    /// Address of the registry push-event receiver (POST /events/<format>); off unless given.
+    #[arg(long, value_name = "ADDR", requires = "events_token_file")]
+    pub events_listen: Option<SocketAddr>,
+    /// The file holding the receiver's token (from a Secret); re-read when it changes.
+    #[arg(long, value_name = "FILE", requires = "events_listen")]
+    pub events_token_file: Option<PathBuf>,
+    /// Serve events over plain HTTP instead of HTTPS with the webhook's certificate.
+    #[arg(long, requires = "events_listen")]
+    pub events_plain_http: bool,
 }
 
 /// How `serve` writes its log lines (on stderr).

@@ -316,7 +316,8 @@ impl Importer {
             .await;
     }
 
-    /// Imports the named tags of NS/NAME now, whatever their schedule (the CLI's path).
+    /// Imports the named tags of NS/NAME now, whatever their schedule and not paced (the
+    /// CLI's path, and pushed tags from `events::dispatch`).
     pub async fn import_now(
         &self,
         namespace: &str,

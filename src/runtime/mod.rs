@@ -21,6 +21,7 @@ use crate::store::Store;
 use crate::store::cluster;
 use crate::store::directory::source::DirSource;
 
+pub mod events;
 pub mod serve;
 
 /// Runs one command of the command line: sets up logging, the TLS crypto

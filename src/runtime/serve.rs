@@ -19,6 +19,7 @@ use crate::importer::controller::Importer;
 use crate::importer::registry::{Registries, RegistryConfig};
 use crate::leadership::lease::{self, LeaseConfig};
 use crate::metrics::{AccessCounters, Metrics};
+use crate::runtime::events;
 use crate::serving::admission::Admission;
 use crate::serving::audit_log::{AuditLog, Destination};
 use crate::serving::webhook::Webhook;
@@ -44,7 +45,16 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
         shutdown_delay_seconds,
         // Read by main, which sets up logging before anything runs.
         log_format: _,
+        events_listen,
+        events_token_file,
+        events_plain_http,
     } = args;
+    if events_listen.is_some() && no_import {
+        return Err(
+            "--events-listen imports what is pushed, and --no-import turns the importer off; drop one of them"
+                .into(),
+        );
+    }
     let config = Arc::new(crate::cli::read_config(global.config.as_deref())?);
     crate::store::directory::listing::set_max_file_bytes(config.directory.max_file_bytes);
     let metrics = Arc::new(Metrics::new());
@@ -124,11 +134,37 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
         same_namespace: config.same_namespace_access,
         checks: Some(AccessCounters::of(&metrics.access_checks)),
     };
+    let mut importer = None;
     if !no_import {
-        let importer =
-            start_importer(global, &config, &store, &metrics, backend)?.with_access(access.clone());
-        tokio::spawn(Arc::new(importer).run(leader_rx.clone(), shutdown.clone()));
+        let started = Arc::new(
+            start_importer(global, &config, &store, &metrics, backend)?.with_access(access.clone()),
+        );
+        tokio::spawn(started.clone().run(leader_rx.clone(), shutdown.clone()));
+        importer = Some(started);
     }
+    let events = match (events_listen, events_token_file, importer) {
+        (Some(addr), Some(token_file), Some(importer)) => Some(
+            events::start(
+                events::Options {
+                    addr,
+                    token_file,
+                    tls: (!events_plain_http).then(|| tls_config.clone()),
+                    poll: Duration::from_millis(tls_poll_ms.max(50)),
+                    body_timeout: Duration::from_secs(body_timeout_seconds),
+                    header_timeout: Duration::from_secs(header_timeout_seconds.max(1)),
+                    cluster: cluster_client.clone().map(|c| (c, pod_namespace())),
+                },
+                &config,
+                importer,
+                &store,
+                &metrics,
+                leader_rx.clone(),
+                &shutdown,
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     if let (Some(client), false) = (&cluster_client, no_triggers) {
         let controller = Arc::new(TriggerController {
             client: client.clone(),
@@ -200,6 +236,9 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
     shutdown.cancel();
     admin_stop.cancel();
     let _ = admin.await;
+    if let Some(events) = events {
+        let _ = events.await;
+    }
     // The router held the last audit sender: the writer flushes what is queued and ends.
     let _ = tokio::time::timeout(Duration::from_secs(5), audit_writer).await;
     served.map_err(|e| format!("webhook listener failed: {e}"))?;
@@ -277,11 +316,15 @@ fn start_cluster_watch(
     ));
 }
 
+/// The pod's own namespace (the Deployment sets POD_NAMESPACE).
+fn pod_namespace() -> String {
+    std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "imagestream-system".to_owned())
+}
+
 /// The Lease that elects the one replica running the importer and triggers:
 /// in the pod's own namespace, held under the pod's name.
 fn lease_config() -> LeaseConfig {
-    let namespace =
-        std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "imagestream-system".to_owned());
+    let namespace = pod_namespace();
     let identity = std::env::var("POD_NAME")
         .ok()
         .filter(|n| !n.is_empty())

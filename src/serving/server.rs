@@ -1,10 +1,13 @@
 //! The listeners: HTTPS for the admission endpoints, plain HTTP for the admin
-//! endpoints, and the process's shutdown signal.
+//! endpoints, HTTPS or plain HTTP for registry events, and the process's
+//! shutdown signal.
 //!
-//! The HTTPS loop is hand-rolled rather than `axum::serve` because the API
+//! The serving loop is hand-rolled rather than `axum::serve` because the API
 //! server's calls must be protected against slow or stalled clients (TLS
 //! handshake and header-read timeouts, a connection cap) and stopped without
-//! failing a request, none of which `axum::serve` offers over TLS.
+//! failing a request, none of which `axum::serve` offers over TLS. The event
+//! receiver, which may face the internet (Docker Hub, GitHub), gets the same
+//! protections with or without TLS.
 //!
 //! Stopping takes two steps. [`Closing::close`] (SIGTERM): the listener keeps
 //! accepting, every response from then on carries `Connection: close`, and a
@@ -36,6 +39,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
+use tokio_util::either::Either;
 
 /// How long to pause after an accept error that is not about one connection
 /// (for example EMFILE), so the loop does not spin while the process is out
@@ -72,6 +76,8 @@ pub struct ServeOptions {
     /// The first step of stopping (see the module's documentation); taken at
     /// the latest when `shutdown` resolves.
     pub closing: Closing,
+    /// What the listener serves, in its start-up log line (`serving LABEL`).
+    pub label: &'static str,
 }
 
 impl Default for ServeOptions {
@@ -82,6 +88,7 @@ impl Default for ServeOptions {
             max_connections: 4096,
             shutdown_grace: Duration::from_secs(30),
             closing: Closing::default(),
+            label: "https",
         }
     }
 }
@@ -133,12 +140,24 @@ pub async fn serve_tls(
     opts: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    serve(listener, Some(tls), app, opts, shutdown).await
+}
+
+/// Serves `app` as [`serve_tls`] does, over HTTPS when `tls` is given and
+/// over plain HTTP/1.1 otherwise, with the same timeouts, cap and shutdown.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: Router,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     let conn = Arc::new(ConnConfig::new(tls, app, &opts));
     let mut slots = Slots::new(opts.max_connections);
     let mut tasks = JoinSet::new();
     let mut shutdown = pin!(shutdown);
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "serving https");
+        tracing::info!(%addr, "serving {}", opts.label);
     }
 
     loop {
@@ -318,23 +337,25 @@ async fn drain(mut tasks: JoinSet<()>, grace: Duration) {
 
 /// What every connection task needs, shared behind one `Arc`.
 struct ConnConfig {
-    acceptor: TlsAcceptor,
+    /// `None`: plain HTTP.
+    acceptor: Option<TlsAcceptor>,
     http: http1::Builder,
     app: Router,
     handshake_timeout: Duration,
     closing: Closing,
 }
 
-type HttpConnection = http1::Connection<TokioIo<TlsStream<TcpStream>>, ConnService>;
+type HttpConnection =
+    http1::Connection<TokioIo<Either<TlsStream<TcpStream>, TcpStream>>, ConnService>;
 
 impl ConnConfig {
-    fn new(tls: Arc<rustls::ServerConfig>, app: Router, opts: &ServeOptions) -> Self {
+    fn new(tls: Option<Arc<rustls::ServerConfig>>, app: Router, opts: &ServeOptions) -> Self {
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
             .keep_alive(true)
             .header_read_timeout(opts.header_read_timeout);
         Self {
-            acceptor: TlsAcceptor::from(tls),
+            acceptor: tls.map(TlsAcceptor::from),
             http,
             app,
             handshake_timeout: opts.handshake_timeout,
@@ -342,22 +363,28 @@ impl ConnConfig {
         }
     }
 
-    /// Runs one connection: TLS handshake, then HTTP/1.1 until the client
+    /// Runs one connection: the TLS handshake (over HTTPS), then HTTP/1.1 until the client
     /// leaves, a timeout fires, or closing closes it. `_slot` is held for
     /// the connection's lifetime to count it against the limit.
     async fn serve(&self, stream: TcpStream, peer: SocketAddr, _slot: OwnedSemaphorePermit) {
         // Admission responses are small; don't let Nagle delay them.
         let _ = stream.set_nodelay(true);
-        let handshake = tokio::time::timeout(self.handshake_timeout, self.acceptor.accept(stream));
-        let tls = match handshake.await {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(err)) => {
-                tracing::debug!(%peer, error = %err, "tls handshake failed");
-                return;
-            }
-            Err(_) => {
-                tracing::debug!(%peer, "tls handshake timed out");
-                return;
+        let io = match &self.acceptor {
+            None => Either::Right(stream),
+            Some(acceptor) => {
+                let handshake =
+                    tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream));
+                match handshake.await {
+                    Ok(Ok(tls)) => Either::Left(tls),
+                    Ok(Err(err)) => {
+                        tracing::debug!(%peer, error = %err, "tls handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "tls handshake timed out");
+                        return;
+                    }
+                }
             }
         };
         let state = Arc::new(ConnState {
@@ -368,7 +395,7 @@ impl ConnConfig {
             app: self.app.clone(),
             conn: Arc::clone(&state),
         };
-        let mut conn = self.http.serve_connection(TokioIo::new(tls), service);
+        let mut conn = self.http.serve_connection(TokioIo::new(io), service);
         let done = run(&mut conn, &state).await;
         if let Err(err) = &done {
             // Timeouts and clients hanging up are routine for a server.
@@ -377,7 +404,11 @@ impl ConnConfig {
         // hyper has sent its last answer (after a request it could not
         // parse, a 400) and shut the write side down.
         if done.as_ref().is_ok() || done.as_ref().is_err_and(hyper::Error::is_parse) {
-            linger(conn.into_parts().io.into_inner().into_inner().0).await;
+            let tcp = match conn.into_parts().io.into_inner() {
+                Either::Left(tls) => tls.into_inner().0,
+                Either::Right(tcp) => tcp,
+            };
+            linger(tcp).await;
         }
     }
 }

@@ -618,9 +618,10 @@ fn helm_lint_passes_in_every_mode() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (ca_file, _) = users_ca(dir.path());
     let ca_arg = format!("tls.caBundle={ca_file}");
-    let modes: [&[&str]; 5] = [
+    let modes: [&[&str]; 6] = [
         &[],
         &["--set", "certManager.enabled=true"],
+        &["--set", "events.enabled=true"],
         &[
             "--set",
             "tls.existingSecret=my-tls",
@@ -741,6 +742,55 @@ fn chart_with_cert_manager_deploys_what_the_overlay_deploys() {
             _ => {}
         }
     });
+}
+
+#[test]
+fn chart_with_events_deploys_what_the_events_overlay_deploys() {
+    let chart = template(&["--include-crds", "--set", "events.enabled=true"]);
+    let chart_only = [
+        ("Secret", TLS_SECRET),
+        ("Secret", CA_SECRET),
+        ("ConfigMap", WEBHOOKS_CONFIGMAP),
+    ];
+    let mut chart_objects: Vec<Value> = chart
+        .release()
+        .into_iter()
+        .filter(|o| !chart_only.contains(&(kind(o), name(o))))
+        .cloned()
+        .collect();
+    chart_objects.extend(chart.webhook_configurations());
+    let overlay: Vec<Value> = documents(crate::manifests::rendered_events())
+        .into_iter()
+        .filter(|o| (kind(o), name(o)) != ("Namespace", NS))
+        .collect();
+    // The differences of the base (chart_deploys_what_the_kustomize_base_deploys).
+    assert_same_objects(by_id(chart_objects), by_id(overlay), |id, c, b| {
+        match (id.0.as_str(), id.1.as_str()) {
+            ("ConfigMap", "imagestream-webhook-config") => {
+                take(c, "/data", "config.yaml");
+                take(b, "/data", "config.yaml");
+            }
+            ("Deployment", NAME) => {
+                take(c, "/spec/template/metadata/annotations", "checksum/config");
+            }
+            ("ClusterRole", "system:image-puller") => {
+                take(c, "/metadata/annotations", "helm.sh/resource-policy");
+            }
+            (kind_, NAME) if WEBHOOK_KINDS.contains(&kind_) => {
+                take(c, "/webhooks/0/clientConfig", "caBundle");
+                take(b, "/webhooks/0/clientConfig", "caBundle");
+            }
+            _ => {}
+        }
+    });
+    // Off by default: no receiver, no policy.
+    let off = template(&[]);
+    assert!(!off.has_kind("NetworkPolicy"));
+    assert!(
+        !args(off.container())
+            .iter()
+            .any(|a| a.starts_with("--events"))
+    );
 }
 
 #[tokio::test]

@@ -73,7 +73,18 @@ impl Server {
         Server::start_with(&args)
     }
 
+    /// Starts `serve` in cluster mode as the pod `pod` (its Lease identity).
+    pub fn start_cluster_as(kubeconfig: &Path, pod: &str, extra: &[&str]) -> Server {
+        let mut args = vec!["--kubeconfig".to_owned(), kubeconfig.display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Server::start_env(&args, &[("POD_NAME", pod)])
+    }
+
     fn start_with(args: &[String]) -> Server {
+        Server::start_env(args, &[])
+    }
+
+    fn start_env(args: &[String], env: &[(&str, &str)]) -> Server {
         let certs_dir = tempfile::tempdir().expect("tempdir");
         let generated = certs::generate_dev().expect("certs");
         certs::write(certs_dir.path(), &generated).expect("write certs");
@@ -87,6 +98,7 @@ impl Server {
             .arg(certs_dir.path().join("tls.key"))
             .args(["--dir-poll-ms", "100", "--tls-poll-ms", "100"])
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

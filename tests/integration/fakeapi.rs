@@ -26,6 +26,7 @@ pub const CRONJOBS: &str = "batch/v1/cronjobs";
 pub const EVENTS: &str = "v1/events";
 pub const LEASES: &str = "coordination.k8s.io/v1/leases";
 pub const SECRETS: &str = "v1/secrets";
+pub const CONFIGMAPS: &str = "v1/configmaps";
 
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -79,6 +80,7 @@ fn kind_of(resource: &str) -> (&'static str, &'static str) {
         EVENTS => ("v1", "Event"),
         LEASES => ("coordination.k8s.io/v1", "Lease"),
         SECRETS => ("v1", "Secret"),
+        CONFIGMAPS => ("v1", "ConfigMap"),
         _ => ("v1", "Unknown"),
     }
 }

@@ -8,6 +8,7 @@ mod cluster;
 mod common;
 mod convert;
 mod dirfaults;
+mod events;
 mod fakeapi;
 mod faults;
 mod importer;

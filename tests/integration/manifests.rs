@@ -1073,6 +1073,11 @@ pub(crate) fn rendered_cert_manager() -> &'static str {
     OUT.get_or_init(|| kustomize("manifests/cert-manager"))
 }
 
+pub(crate) fn rendered_events() -> &'static str {
+    static OUT: OnceLock<String> = OnceLock::new();
+    OUT.get_or_init(|| kustomize("manifests/events"))
+}
+
 pub(crate) fn documents(yaml: &str) -> Vec<Value> {
     serde_saphyr::from_multiple::<Value>(yaml)
         .expect("kustomize output is YAML")
@@ -1770,4 +1775,71 @@ fn undeploy_removes_the_webhooks_first_and_keeps_the_crd() {
         last.starts_with("delete customresourcedefinition imagestreams.image.openshift.io"),
         "{calls:#?}"
     );
+}
+
+#[test]
+fn kustomize_renders_the_events_overlay() {
+    let docs = documents(rendered_events());
+    let deployment = by_kind(&docs, "Deployment")[0];
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(args.contains(&"--events-listen=0.0.0.0:8444"), "{args:?}");
+    assert!(
+        args.contains(&"--events-token-file=/etc/imagestream-webhook/events/token"),
+        "{args:?}"
+    );
+    assert!(!args.contains(&"--events-plain-http"), "HTTPS by default");
+    let mounted = container["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .any(|m| m["mountPath"] == "/etc/imagestream-webhook/events" && m["readOnly"] == true);
+    assert!(mounted, "{container}");
+    let service = by_kind(&docs, "Service")[0];
+    assert!(
+        service["spec"]["ports"]
+            .as_array()
+            .expect("ports")
+            .iter()
+            .any(|p| p["port"] == 8444 && p["targetPort"] == 8444),
+        "{service}"
+    );
+    // The policy must keep admission and the probes reachable, and admit
+    // the event port only from the namespaces it names.
+    let policy = by_kind(&docs, "NetworkPolicy")[0];
+    assert_eq!(policy["metadata"]["namespace"], NS);
+    let rules = policy["spec"]["ingress"].as_array().expect("ingress");
+    let open: Vec<&Value> = rules
+        .iter()
+        .filter(|r| r.get("from").is_none())
+        .flat_map(|r| r["ports"].as_array().into_iter().flatten())
+        .collect();
+    assert!(open.iter().any(|p| p["port"] == 8443), "{policy}");
+    assert!(open.iter().any(|p| p["port"] == 9090), "{policy}");
+    assert!(!open.iter().any(|p| p["port"] == 8444), "{policy}");
+    // The handover between replicas: one ConfigMap, in this namespace.
+    let role = by_kind(&docs, "Role")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "imagestream-webhook-events")
+        .expect("the events Role");
+    assert_eq!(role["metadata"]["namespace"], NS);
+    for rule in role["rules"].as_array().expect("rules") {
+        assert_eq!(
+            rule["resources"],
+            serde_json::json!(["configmaps"]),
+            "{rule}"
+        );
+        if rule["verbs"] != serde_json::json!(["create"]) {
+            assert_eq!(
+                rule["resourceNames"],
+                serde_json::json!(["imagestream-webhook-pushed"]),
+                "{rule}"
+            );
+        }
+    }
 }

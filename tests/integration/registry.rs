@@ -52,6 +52,10 @@ pub struct Registry {
     pub user: &'static str,
     pub password: &'static str,
     auth: bool,
+    /// `notifications:` of config.yml ([`Registry::start_notifying`]).
+    notify: Option<String>,
+    /// When the last `skopeo copy` ended (before the push is checked).
+    copied_at: std::cell::Cell<Option<Instant>>,
     bin: PathBuf,
     child: Option<Child>,
     /// Holds config.yml, htpasswd, registry.log and storage/.
@@ -100,7 +104,25 @@ impl Registry {
         Registry::launch(false)
     }
 
+    /// An anonymous registry that sends its events (pushes, pulls, blobs)
+    /// to `url` with `Authorization: Bearer TOKEN`, as an operator
+    /// configures `notifications.endpoints`, one event per request.
+    pub fn start_notifying(url: &str, token: &str) -> Registry {
+        let notify = format!(
+            "notifications:\n  events:\n    includereferences: true\n  endpoints:\n  \
+             - name: imagestream-webhook\n    url: {url}\n    headers:\n      \
+             Authorization: [{bearer}]\n    timeout: 2s\n    threshold: 3\n    backoff: 1s\n",
+            url = serde_json::to_string(url).expect("url as JSON"),
+            bearer = serde_json::to_string(&format!("Bearer {token}")).expect("token as JSON"),
+        );
+        Registry::launch_with(false, Some(notify))
+    }
+
     fn launch(auth: bool) -> Registry {
+        Registry::launch_with(auth, None)
+    }
+
+    fn launch_with(auth: bool, notify: Option<String>) -> Registry {
         let bin = find_tool(
             "docker-registry",
             "apt-get install docker-registry (the CNCF distribution registry 2.x)",
@@ -125,6 +147,8 @@ impl Registry {
             user: USER,
             password: PASSWORD,
             auth,
+            notify,
+            copied_at: std::cell::Cell::new(None),
             bin,
             child: None,
             dir,
@@ -166,6 +190,9 @@ impl Registry {
                 "auth:\n  htpasswd:\n    realm: imagestream-webhook-tests\n    path: {}\n",
                 path("htpasswd")
             ));
+        }
+        if let Some(notify) = &self.notify {
+            config.push_str(notify);
         }
         fs::write(self.dir.path().join("config.yml"), config).expect("write config.yml");
     }
@@ -302,6 +329,7 @@ impl Registry {
             .arg(format!("oci:{}:{tag}", layout.root().display()))
             .arg(format!("docker://{}/{repo}:{tag}", self.host));
         run(&mut skopeo, "skopeo copy");
+        self.copied_at.set(Some(Instant::now()));
         let pushed = fs::read_to_string(&digest_file).expect("read skopeo --digestfile");
         let served = self.head_manifest(repo, tag);
         let served_digest = served.header("docker-content-digest").unwrap_or("");
@@ -316,6 +344,12 @@ impl Registry {
             served.status
         );
         served_digest.to_string()
+    }
+
+    /// When the last push's `skopeo copy` ended: a push is complete for
+    /// the registry (and its notification sent) from then on.
+    pub fn copied_at(&self) -> Option<Instant> {
+        self.copied_at.get()
     }
 
     /// Deletes the manifest REPO@DIGEST; docker-registry 2.8 also drops every
