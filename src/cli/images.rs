@@ -6,11 +6,13 @@ use std::process::ExitCode;
 use imagestream_core::reference::{ImageRef, is_sha256_digest};
 use imagestream_core::stream::{
     FROM_KIND_DOCKER_IMAGE, FROM_KIND_IMAGE_STREAM_IMAGE, FROM_KIND_IMAGE_STREAM_TAG, ImageStream,
-    ImageStreamSpec, ObjectReference, TagImportPolicy, TagReference, TagReferencePolicy,
-    TagReferencePolicyType,
+    ImageStreamSpec, ImportMode, ObjectReference, TagImportPolicy, TagReference,
+    TagReferencePolicy, TagReferencePolicyType,
 };
 
-use crate::cli::args::{GlobalArgs, ImportImageArgs, ReferencePolicy, TagArgs};
+use crate::cli::args::{
+    GlobalArgs, ImportImageArgs, ImportModeArg, ReferencePolicy, TagArgs, TagPolicyArgs,
+};
 use crate::cli::streams::{Ctx, Target, api_error, blocking, connect};
 use crate::cli::{CmdError, bad};
 use crate::importer::controller::Imported;
@@ -119,11 +121,15 @@ fn tag_ref(
     }
 }
 
-fn import_policy(scheduled: bool, insecure: bool) -> Option<TagImportPolicy> {
-    (scheduled || insecure).then(|| TagImportPolicy {
-        scheduled: scheduled.then_some(true),
-        insecure: insecure.then_some(true),
-        ..TagImportPolicy::default()
+fn import_policy(args: &TagPolicyArgs) -> Option<TagImportPolicy> {
+    let mode = args.import_mode.map(|m| match m {
+        ImportModeArg::Legacy => ImportMode::Legacy,
+        ImportModeArg::PreserveOriginal => ImportMode::PreserveOriginal,
+    });
+    (args.scheduled || args.insecure || mode.is_some()).then(|| TagImportPolicy {
+        scheduled: args.scheduled.then_some(true),
+        insecure: args.insecure.then_some(true),
+        import_mode: mode,
     })
 }
 
@@ -181,8 +187,10 @@ async fn import_image_inner(
             )));
         }
     };
-    let flags_changed =
-        args.policy.scheduled || args.policy.insecure || args.policy.reference_policy.is_some();
+    let flags_changed = args.policy.scheduled
+        || args.policy.insecure
+        || args.policy.reference_policy.is_some()
+        || args.policy.import_mode.is_some();
     let stored = if from.is_some() || flags_changed || stored.is_none() {
         let image = match &from {
             Some(f) => f.clone(),
@@ -194,8 +202,8 @@ async fn import_image_inner(
         };
         ImageRef::parse(&image).map_err(|e| bad(format!("--from {image:?}: {e}")))?;
         let keep_import = existing.as_ref().and_then(|t| t.import_policy.clone());
-        let import = import_policy(args.policy.scheduled, args.policy.insecure)
-            .or(if from.is_some() { None } else { keep_import });
+        let import =
+            import_policy(&args.policy).or(if from.is_some() { None } else { keep_import });
         let policy = args.policy.reference_policy.or_else(|| {
             existing
                 .as_ref()
@@ -259,7 +267,7 @@ async fn tag_inner(global: &GlobalArgs, args: TagArgs) -> Result<ExitCode, CmdEr
         TagSource::Pin(s, d) => (FROM_KIND_IMAGE_STREAM_IMAGE, format!("{s}@{d}")),
     };
     let import = match source {
-        TagSource::Registry(_) => import_policy(args.policy.scheduled, args.policy.insecure),
+        TagSource::Registry(_) => import_policy(&args.policy),
         _ => None,
     };
     upsert_tag(

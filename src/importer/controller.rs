@@ -17,7 +17,7 @@ use imagestream_core::import::{self, Outcome, Reason, Source, TagPlan};
 use imagestream_core::pullsecret::Keyring;
 use imagestream_core::stream::resolve::StreamName;
 use imagestream_core::stream::snapshot::{self, Snapshot, StreamEntry};
-use imagestream_core::stream::{ImageStream, ImageStreamStatus};
+use imagestream_core::stream::{ImageStream, ImageStreamStatus, ImportMode};
 
 use super::schedule::{TokenBucket, jittered, spread};
 use crate::access::AccessChecker;
@@ -40,6 +40,11 @@ pub struct ImportSettings {
     pub allowed_registries: Vec<String>,
     /// The first stream registry host, for `status.dockerImageRepository`.
     pub stream_host: String,
+    /// The mode of a tag that names none (`import.defaultImportMode`).
+    pub default_import_mode: ImportMode,
+    /// The platform Legacy mode pins (`import.preferOS`, `import.preferArch`).
+    pub prefer_os: String,
+    pub prefer_arch: String,
 }
 
 /// The importer settings from the config file.
@@ -54,6 +59,9 @@ pub fn import_settings(config: &Config) -> ImportSettings {
             .first()
             .cloned()
             .unwrap_or_else(|| imagestream_core::config::DEFAULT_STREAM_HOST.to_owned()),
+        default_import_mode: config.import.default_import_mode,
+        prefer_os: config.import.prefer_os.clone(),
+        prefer_arch: config.import.prefer_arch.clone(),
     }
 }
 
@@ -472,6 +480,7 @@ impl Importer {
                         image: String::new(),
                         insecure: false,
                         pinned: false,
+                        mode: None,
                     },
                     result: why.clone(),
                 }));
@@ -525,7 +534,10 @@ impl Importer {
 
     async fn import_registry(&self, plan: &TagPlan, ns: &str, keyring: &Keyring) -> Outcome {
         let Source::Registry {
-            image, insecure, ..
+            image,
+            insecure,
+            mode,
+            ..
         } = &plan.source
         else {
             return Outcome::Failed {
@@ -533,17 +545,21 @@ impl Importer {
                 message: "not a registry tag".into(),
             };
         };
-        match self.registries.host_of(image) {
-            Ok(host) if !import::registry_allowed(&host, &self.settings.allowed_registries) => {
-                return Outcome::Failed {
-                    reason: Reason::Forbidden,
-                    message: format!(
-                        "registry {host} is not in import.allowedRegistries ({})",
-                        self.settings.allowed_registries.join(", ")
-                    ),
-                };
+        match self.registries.hosts_of(image) {
+            Ok(hosts) => {
+                if let Some(host) = hosts
+                    .iter()
+                    .find(|h| !import::registry_allowed(h, &self.settings.allowed_registries))
+                {
+                    return Outcome::Failed {
+                        reason: Reason::Forbidden,
+                        message: format!(
+                            "registry {host} is not in import.allowedRegistries ({})",
+                            self.settings.allowed_registries.join(", ")
+                        ),
+                    };
+                }
             }
-            Ok(_) => {}
             Err(f) => {
                 return Outcome::Failed {
                     reason: f.reason,
@@ -551,7 +567,18 @@ impl Importer {
                 };
             }
         }
-        match self.registries.digest(image, ns, keyring, *insecure).await {
+        let legacy = match mode.unwrap_or(self.settings.default_import_mode) {
+            ImportMode::Legacy => Some((
+                self.settings.prefer_os.as_str(),
+                self.settings.prefer_arch.as_str(),
+            )),
+            ImportMode::PreserveOriginal => None,
+        };
+        match self
+            .registries
+            .digest(image, ns, keyring, *insecure, legacy)
+            .await
+        {
             Ok(found) => Outcome::Image {
                 reference: found.reference,
                 digest: found.digest,

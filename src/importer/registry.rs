@@ -14,7 +14,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use tokio::sync::Semaphore;
 
-use imagestream_core::import::Reason;
+use imagestream_core::import::{Reason, mode};
 use imagestream_core::pullsecret::{Credential, Keyring};
 use imagestream_core::reference::ImageRef;
 
@@ -73,6 +73,28 @@ impl Failure {
     }
 }
 
+/// What is asked of a registry.
+enum Ask {
+    /// The digest the reference points at (a HEAD, else a GET).
+    Digest,
+    /// The manifest itself, and its digest (a GET).
+    Manifest,
+}
+
+/// A registry's answer to an [`Ask`].
+enum Answer {
+    Digest(String),
+    Manifest(bytes::Bytes, String),
+}
+
+/// Every manifest type an import takes, indexes and lists included.
+const MANIFEST_TYPES: &[&str] = &[
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
 /// How a registry is spoken to.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Transport {
@@ -118,57 +140,170 @@ impl Registries {
         }
     }
 
-    /// The registry host an image is pulled from.
-    pub fn host_of(&self, image: &str) -> Result<String, Failure> {
-        Ok(self.reference(image)?.0.resolve_registry().to_owned())
+    /// The registry hosts an image may be pulled from: its own, or for a
+    /// name without one each of `import.searchRegistries`, in order.
+    pub fn hosts_of(&self, image: &str) -> Result<Vec<String>, Failure> {
+        Ok(self
+            .candidates(image)?
+            .into_iter()
+            .map(|(r, _)| r.resolve_registry().to_owned())
+            .collect())
     }
 
-    fn reference(&self, image: &str) -> Result<(Reference, String), Failure> {
+    /// Where `image` is looked up, in order: (reference, `HOST/REPOSITORY`).
+    fn candidates(&self, image: &str) -> Result<Vec<(Reference, String)>, Failure> {
         let parsed = ImageRef::parse(image).map_err(|e| {
             Failure::new(
                 Reason::InternalError,
                 format!("{image:?} is not an image reference: {e}"),
             )
         })?;
-        let registry = match parsed.registry() {
-            Some(r) => r.to_owned(),
-            None => self
-                .config
-                .search_registries
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "docker.io".to_owned()),
+        let registries: Vec<String> = match parsed.registry() {
+            Some(r) => vec![r.to_owned()],
+            None if self.config.search_registries.is_empty() => vec!["docker.io".to_owned()],
+            None => self.config.search_registries.clone(),
         };
-        let docker_hub = matches!(
-            registry.as_str(),
-            "docker.io" | "index.docker.io" | "registry-1.docker.io"
-        );
-        let repository = if docker_hub && !parsed.repository().contains('/') {
-            format!("library/{}", parsed.repository())
-        } else {
-            parsed.repository().to_owned()
-        };
-        let repo = format!("{registry}/{repository}");
-        let reference = match (parsed.digest(), parsed.tag()) {
-            (Some(d), _) => Reference::with_digest(registry, repository, d.to_owned()),
-            (None, t) => {
-                Reference::with_tag(registry, repository, t.unwrap_or("latest").to_owned())
-            }
-        };
-        Ok((reference, repo))
+        Ok(registries
+            .into_iter()
+            .map(|registry| {
+                let docker_hub = matches!(
+                    registry.as_str(),
+                    "docker.io" | "index.docker.io" | "registry-1.docker.io"
+                );
+                let repository = if docker_hub && !parsed.repository().contains('/') {
+                    format!("library/{}", parsed.repository())
+                } else {
+                    parsed.repository().to_owned()
+                };
+                let repo = format!("{registry}/{repository}");
+                let reference = match (parsed.digest(), parsed.tag()) {
+                    (Some(d), _) => Reference::with_digest(registry, repository, d.to_owned()),
+                    (None, t) => {
+                        Reference::with_tag(registry, repository, t.unwrap_or("latest").to_owned())
+                    }
+                };
+                (reference, repo)
+            })
+            .collect())
     }
 
-    /// The digest `image` points at: each matching credential in turn, then
-    /// anonymous (also after an authentication failure). `keyring` holds the
-    /// pull secrets of `namespace`, which an error names.
+    #[cfg(test)]
+    fn reference(&self, image: &str) -> Result<(Reference, String), Failure> {
+        Ok(self.candidates(image)?.remove(0))
+    }
+
+    /// The digest `image` points at, looked up in each of its registries in
+    /// turn (see [`Registries::hosts_of`]): the first that has it wins. A
+    /// registry that does not have it (404, or 401/403 as Docker Hub answers
+    /// for a repository that does not exist) passes to the next; any other
+    /// failure ends the search, so that an image is never taken from a later
+    /// registry because an earlier one was down. `legacy` is the
+    /// `(os, architecture)` whose manifest an index pins (`importMode:
+    /// Legacy`); `None` pins the index itself.
     pub async fn digest(
         &self,
         image: &str,
         namespace: &str,
         keyring: &Keyring,
         insecure: bool,
+        legacy: Option<(&str, &str)>,
     ) -> Result<Found, Failure> {
-        let (reference, repo) = self.reference(image)?;
+        let candidates = self.candidates(image)?;
+        let searched = candidates.len() > 1;
+        let mut missed: Vec<(String, Failure)> = Vec::new();
+        for (reference, repo) in candidates {
+            let host = reference.registry().to_owned();
+            match self
+                .digest_at(&reference, &repo, namespace, keyring, insecure, legacy)
+                .await
+            {
+                Ok(found) => return Ok(found),
+                Err(f)
+                    if searched
+                        && matches!(
+                            f.reason,
+                            Reason::NotFound | Reason::Unauthorized | Reason::Forbidden
+                        ) =>
+                {
+                    missed.push((host, f));
+                }
+                Err(f) => return Err(f),
+            }
+        }
+        let reason = if missed.iter().any(|(_, f)| f.reason == Reason::NotFound) {
+            Reason::NotFound
+        } else {
+            missed.first().map_or(Reason::NotFound, |(_, f)| f.reason)
+        };
+        let tried: Vec<String> = missed
+            .iter()
+            .map(|(host, f)| format!("{host} ({})", f.message))
+            .collect();
+        Err(Failure::new(
+            reason,
+            format!(
+                "{image} was found in none of import.searchRegistries, tried in order: {}",
+                tried.join("; ")
+            ),
+        ))
+    }
+
+    /// [`Registries::digest`] at one registry: each matching credential in
+    /// turn, then anonymous (also after an authentication failure).
+    /// `keyring` holds the pull secrets of `namespace`, which an error names.
+    async fn digest_at(
+        &self,
+        reference: &Reference,
+        repo: &str,
+        namespace: &str,
+        keyring: &Keyring,
+        insecure: bool,
+        legacy: Option<(&str, &str)>,
+    ) -> Result<Found, Failure> {
+        let ask = if legacy.is_some() {
+            Ask::Manifest
+        } else {
+            Ask::Digest
+        };
+        match self
+            .ask(reference, namespace, keyring, insecure, &ask)
+            .await?
+        {
+            Answer::Digest(digest) => Ok(Found {
+                reference: format!("{repo}@{digest}"),
+                digest,
+            }),
+            Answer::Manifest(body, digest) => {
+                let children = mode::index_children(&body).map_err(|e| {
+                    Failure::new(Reason::InternalError, format!("{}: {e}", reference.whole()))
+                })?;
+                let digest = match (children, legacy) {
+                    (Some(children), Some((os, arch))) => mode::legacy_child(&children, os, arch)
+                        .map_err(|e| {
+                            Failure::new(Reason::NotFound, format!("{}: {e}", reference.whole()))
+                        })?
+                        .digest
+                        .clone(),
+                    _ => digest,
+                };
+                Ok(Found {
+                    reference: format!("{repo}@{digest}"),
+                    digest,
+                })
+            }
+        }
+    }
+
+    /// One question to one registry: each matching credential in turn, then
+    /// anonymous (also after an authentication failure).
+    async fn ask(
+        &self,
+        reference: &Reference,
+        namespace: &str,
+        keyring: &Keyring,
+        insecure: bool,
+        ask: &Ask,
+    ) -> Result<Answer, Failure> {
         let host = reference.registry().to_owned();
         if let Some(left) = self.paused_for(&host) {
             return Err(Failure {
@@ -191,20 +326,15 @@ impl Registries {
         attempts.push(None);
         let mut first_auth_failure: Option<Failure> = None;
         for cred in attempts {
-            match self.fetch(&reference, &host, cred, insecure).await {
-                Ok(digest) => {
-                    return Ok(Found {
-                        reference: format!("{repo}@{digest}"),
-                        digest,
-                    });
-                }
+            match self.fetch(reference, &host, cred, insecure, ask).await {
+                Ok(answer) => return Ok(answer),
                 Err(f) if matches!(f.reason, Reason::Unauthorized | Reason::Forbidden) => {
                     first_auth_failure.get_or_insert(f);
                 }
                 Err(mut f) => {
                     if f.retry_after.is_some() {
                         let after = self
-                            .probe_retry_after(&reference, insecure)
+                            .probe_retry_after(reference, insecure)
                             .await
                             .unwrap_or(DEFAULT_BACKOFF);
                         f.retry_after = Some(after);
@@ -248,18 +378,19 @@ impl Registries {
         host: &str,
         cred: Option<Credential>,
         insecure: bool,
-    ) -> Result<String, Failure> {
+        ask: &Ask,
+    ) -> Result<Answer, Failure> {
         if !insecure {
             return self
-                .fetch_over(reference, host, cred.as_ref(), Transport::Verified)
+                .fetch_over(reference, host, cred.as_ref(), Transport::Verified, ask)
                 .await;
         }
         match self
-            .fetch_over(reference, host, cred.as_ref(), Transport::Unverified)
+            .fetch_over(reference, host, cred.as_ref(), Transport::Unverified, ask)
             .await
         {
             Err(f) if f.plain_http => {
-                self.fetch_over(reference, host, cred.as_ref(), Transport::PlainHttp)
+                self.fetch_over(reference, host, cred.as_ref(), Transport::PlainHttp, ask)
                     .await
             }
             answer => answer,
@@ -272,7 +403,8 @@ impl Registries {
         host: &str,
         cred: Option<&Credential>,
         transport: Transport,
-    ) -> Result<String, Failure> {
+        ask: &Ask,
+    ) -> Result<Answer, Failure> {
         let client = self.client(host, cred, transport)?;
         let auth = match cred {
             Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.clone()),
@@ -283,11 +415,19 @@ impl Registries {
                 Failure::new(Reason::InternalError, "registry client is shutting down")
             })?;
         let started = Instant::now();
-        let answer = tokio::time::timeout(
-            self.config.timeout,
-            client.fetch_manifest_digest(reference, &auth),
-        )
-        .await;
+        let request = async {
+            match ask {
+                Ask::Digest => client
+                    .fetch_manifest_digest(reference, &auth)
+                    .await
+                    .map(Answer::Digest),
+                Ask::Manifest => client
+                    .pull_manifest_raw(reference, &auth, MANIFEST_TYPES)
+                    .await
+                    .map(|(body, digest)| Answer::Manifest(body, digest)),
+            }
+        };
+        let answer = tokio::time::timeout(self.config.timeout, request).await;
         if let Some(observe) = &self.on_request {
             observe(started.elapsed());
         }
@@ -299,7 +439,7 @@ impl Registries {
                     self.config.timeout.as_secs()
                 ),
             )),
-            Ok(Ok(digest)) => Ok(digest),
+            Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => {
                 let mut f = classify(&e, reference);
                 // A registry (or a proxy before it) may echo what it was sent.

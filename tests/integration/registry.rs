@@ -249,11 +249,21 @@ impl Registry {
     /// Pushes a multi-arch image, an OCI image index of linux/amd64 and
     /// linux/arm64 manifests, to REPO:TAG; returns the index digest.
     pub fn push_index(&self, repo: &str, tag: &str, seed: &str) -> String {
+        self.push_index_children(repo, tag, seed).0
+    }
+
+    /// [`Registry::push_index`], returning the index digest and the digests
+    /// of its linux/amd64 and linux/arm64 manifests, in that order.
+    pub fn push_index_children(&self, repo: &str, tag: &str, seed: &str) -> (String, Vec<String>) {
         let layout = Layout::new(&self.dir);
+        let children: Vec<Blob> = ["amd64", "arm64"]
+            .iter()
+            .map(|arch| layout.image(seed, arch))
+            .collect();
         let manifests: Vec<Value> = ["amd64", "arm64"]
             .iter()
-            .map(|arch| {
-                let m = layout.image(seed, arch);
+            .zip(&children)
+            .map(|(arch, m)| {
                 json!({
                     "mediaType": OCI_MANIFEST,
                     "digest": m.digest,
@@ -270,7 +280,8 @@ impl Registry {
             }))
             .with_type(OCI_INDEX);
         layout.finish(&index, tag);
-        self.copy_and_check(&layout, repo, tag, &index.digest, OCI_INDEX)
+        let digest = self.copy_and_check(&layout, repo, tag, &index.digest, OCI_INDEX);
+        (digest, children.into_iter().map(|c| c.digest).collect())
     }
 
     fn copy_and_check(

@@ -2,6 +2,7 @@
 //! each tag's image comes from, and the status an import result makes.
 
 pub mod local;
+pub mod mode;
 
 use std::fmt;
 
@@ -21,6 +22,8 @@ pub enum Source {
         insecure: bool,
         /// `from.name` names a digest: imported once, never again.
         pinned: bool,
+        /// `importPolicy.importMode` as written; `None` takes `import.defaultImportMode`.
+        mode: Option<crate::stream::ImportMode>,
     },
     /// Another tag (`from.kind: ImageStreamTag`, what `tag --alias` makes): follows it.
     Tag {
@@ -128,6 +131,7 @@ pub fn plans(is: &ImageStream) -> Vec<Result<TagPlan, (String, String)>> {
                     image: from_name.to_owned(),
                     insecure: tag.is_insecure(),
                     pinned: r.digest().is_some(),
+                    mode: tag.import_policy.as_ref().and_then(|p| p.import_mode),
                 }),
                 Err(e) => Err(format!(
                     "from.name {from_name:?} is not an image reference: {e}"
@@ -458,7 +462,8 @@ spec:
                 source: Source::Registry {
                     image: "quay.io/x/app:1".into(),
                     insecure: true,
-                    pinned: false
+                    pinned: false,
+                    mode: None
                 },
                 generation: 4,
                 scheduled: true

@@ -1,0 +1,260 @@
+//! Importer parity with OpenShift against Debian's reference registry on
+//! 127.0.0.1: `importPolicy.importMode` on a real two-platform OCI index,
+//! `import.searchRegistries` in order, `reference: true` tags, bulk
+//! imports and the scheduled-import switch.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::common::*;
+use crate::registry::Registry;
+
+fn cli(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--streams-dir")
+        .arg(dir)
+        .args(["-n", "team"])
+        .output()
+        .expect("run the CLI")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+fn stream_doc(dir: &Path, name: &str) -> Value {
+    let text = std::fs::read_to_string(dir.join(format!("{name}.yaml"))).expect("stream file");
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("stream file parses");
+    docs.into_iter()
+        .find(|d| d["kind"] == "ImageStream" && d["metadata"]["name"] == name)
+        .expect("the stream")
+}
+
+fn status_tag(dir: &Path, name: &str, tag: &str) -> Value {
+    stream_doc(dir, name)["status"]["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["tag"] == tag)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// The status items of NAME:TAG, newest first: (image, dockerImageReference).
+fn items(dir: &Path, name: &str, tag: &str) -> Vec<(String, String)> {
+    status_tag(dir, name, tag)["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            (
+                i["image"].as_str().unwrap_or_default().to_owned(),
+                i["dockerImageReference"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn images(dir: &Path, name: &str, tag: &str) -> Vec<String> {
+    items(dir, name, tag).into_iter().map(|(i, _)| i).collect()
+}
+
+fn condition(dir: &Path, name: &str, tag: &str) -> Option<(String, String)> {
+    let t = status_tag(dir, name, tag);
+    let c = t["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "ImportSuccess")?
+        .clone();
+    Some((
+        c["reason"].as_str().unwrap_or_default().to_owned(),
+        c["message"].as_str().unwrap_or_default().to_owned(),
+    ))
+}
+
+fn config(dir: &Path, yaml: &str) -> String {
+    let path = dir.join("config.yaml.in");
+    std::fs::write(&path, yaml).expect("write config");
+    path.display().to_string()
+}
+
+/// Each import mode pins the digest it should of a real two-platform OCI
+/// index pushed with skopeo: PreserveOriginal (the default) the index,
+/// Legacy the manifest of `import.preferOS`/`import.preferArch`, a stream
+/// without a mode `import.defaultImportMode`'s; a platform the index lacks
+/// fails the import, naming the platforms it has.
+#[test]
+fn import_modes_pin_what_openshift_records() {
+    let reg = Registry::start_anonymous();
+    let (index, children) = reg.push_index_children("team/multi", "1", "modes");
+    let (amd64, arm64) = (children[0].clone(), children[1].clone());
+    let single = reg.push("team/single", "1", "one");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let from = format!("{}/team/multi:1", reg.host);
+
+    // No mode anywhere: import.defaultImportMode, PreserveOriginal.
+    ok(&cli(
+        d,
+        &[
+            "import-image",
+            "multi:default",
+            "--from",
+            &from,
+            "--insecure",
+            "--confirm",
+        ],
+    ));
+    assert_eq!(images(d, "multi", "default"), vec![index.clone()]);
+
+    ok(&cli(
+        d,
+        &[
+            "import-image",
+            "multi:legacy",
+            "--from",
+            &from,
+            "--insecure",
+            "--import-mode",
+            "Legacy",
+        ],
+    ));
+    assert_eq!(
+        items(d, "multi", "legacy"),
+        vec![(amd64.clone(), format!("{}/team/multi@{amd64}", reg.host))]
+    );
+    let spec = stream_doc(d, "multi")["spec"]["tags"].clone();
+    let legacy = spec
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["name"] == "legacy")
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(legacy["importPolicy"]["importMode"], "Legacy", "{spec}");
+
+    ok(&cli(
+        d,
+        &[
+            "import-image",
+            "multi:original",
+            "--from",
+            &from,
+            "--insecure",
+            "--import-mode",
+            "PreserveOriginal",
+        ],
+    ));
+    assert_eq!(images(d, "multi", "original"), vec![index.clone()]);
+
+    // `tag` takes the flag too; the preferred platform comes from the config.
+    let arm = config(d, "import: {preferArch: arm64}\n");
+    ok(&cli(
+        d,
+        &[
+            "tag",
+            &from,
+            "multi:arm",
+            "--insecure",
+            "--import-mode",
+            "Legacy",
+            "--config",
+            &arm,
+        ],
+    ));
+    assert_eq!(images(d, "multi", "arm"), vec![arm64.clone()]);
+
+    // A tag without a mode takes import.defaultImportMode.
+    let default_legacy = config(d, "import: {defaultImportMode: Legacy}\n");
+    ok(&cli(
+        d,
+        &[
+            "import-image",
+            "multi:bydefault",
+            "--from",
+            &from,
+            "--insecure",
+            "--config",
+            &default_legacy,
+        ],
+    ));
+    assert_eq!(images(d, "multi", "bydefault"), vec![amd64.clone()]);
+
+    // A single-platform image is itself in either mode.
+    let single_from = format!("{}/team/single:1", reg.host);
+    ok(&cli(
+        d,
+        &[
+            "import-image",
+            "single:1",
+            "--from",
+            &single_from,
+            "--insecure",
+            "--import-mode",
+            "Legacy",
+            "--confirm",
+        ],
+    ));
+    assert_eq!(images(d, "single", "1"), vec![single]);
+
+    // A platform the index does not have fails, naming those it has.
+    let s390x = config(d, "import: {preferArch: s390x}\n");
+    let out = cli(
+        d,
+        &[
+            "import-image",
+            "multi:s390x",
+            "--from",
+            &from,
+            "--insecure",
+            "--import-mode",
+            "Legacy",
+            "--config",
+            &s390x,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let want = "no linux/s390x manifest (it has linux/amd64, linux/arm64)";
+    assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
+    let (reason, message) = condition(d, "multi", "s390x").expect("a condition");
+    assert_eq!(reason, "NotFound");
+    assert!(message.contains(want), "{message}");
+    assert!(images(d, "multi", "s390x").is_empty());
+
+    // What admission pins is what was imported.
+    let pod = d.join("pod.yaml.in");
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations: {alpha.image.policy.openshift.io/resolve-names: \"*\"}\nspec:\n  containers: [{name: main, image: \"multi:legacy\"}]\n",
+    )
+    .expect("write pod");
+    let out = Command::new(BIN)
+        .args(["review", "-n", "team", "--streams-dir"])
+        .arg(d)
+        .arg("-f")
+        .arg(&pod)
+        .output()
+        .expect("review");
+    ok(&out);
+    assert!(
+        text(&out.stdout).contains(&format!("{}/team/multi@{amd64}", reg.host)),
+        "{}",
+        text(&out.stdout)
+    );
+}
