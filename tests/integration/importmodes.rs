@@ -258,3 +258,111 @@ fn import_modes_pin_what_openshift_records() {
         text(&out.stdout)
     );
 }
+
+/// A stream with a `reference: true` tag (and a tag imported before it
+/// became one), and a pod that uses both.
+const REFERENCE_STREAM: &str = r#"apiVersion: image.openshift.io/v1
+kind: ImageStream
+metadata: {name: app, namespace: team}
+spec:
+  lookupPolicy: {local: true}
+  tags:
+  - name: ref
+    reference: true
+    from: {kind: DockerImage, name: "quay.example/team/app:1"}
+  - name: was-imported
+    reference: true
+    from: {kind: DockerImage, name: "quay.example/team/app:2"}
+status:
+  tags:
+  - tag: was-imported
+    items:
+    - {created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.example/team/app@sha256:1111111111111111111111111111111111111111111111111111111111111111", image: "sha256:1111111111111111111111111111111111111111111111111111111111111111", generation: 1}
+"#;
+
+/// `reference: true` tags resolve as OpenShift resolves them, to their
+/// `from.name` unpinned, through `review` and the webhook; the audit record
+/// marks them `"pinned": false` and `auditAnnotations` lists them in
+/// `unpinned-images`, so that an operator can find each one.
+#[tokio::test]
+async fn reference_tags_resolve_unpinned_and_are_marked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("app.yaml"), REFERENCE_STREAM).expect("write stream");
+
+    let pod = dir.path().join("pod.yaml.in");
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: team}\nspec:\n  containers: [{name: main, image: \"app:ref\"}, {name: old, image: \"app:was-imported\"}]\n",
+    )
+    .expect("write pod");
+    let out = Command::new(BIN)
+        .args(["review", "-n", "team", "--streams-dir"])
+        .arg(dir.path())
+        .arg("-f")
+        .arg(&pod)
+        .output()
+        .expect("review");
+    ok(&out);
+    let reviewed: Value = serde_saphyr::from_str(&text(&out.stdout)).expect("review output");
+    assert_eq!(
+        reviewed["spec"]["containers"][0]["image"], "quay.example/team/app:1",
+        "{reviewed}"
+    );
+    assert_eq!(
+        reviewed["spec"]["containers"][1]["image"], "quay.example/team/app:2",
+        "a reference tag's from wins over an image imported before"
+    );
+
+    let audit = tempfile::tempdir().expect("tempdir");
+    let log = audit.path().join("audit.log");
+    let server = Server::start(
+        dir.path(),
+        &["--no-import", "--audit-log", log.to_str().expect("path")],
+    );
+    let obj = object("Pod", "team", "p", json_pod_spec());
+    let rsp = server
+        .review("/mutate", &admission_review("CREATE", &obj, None))
+        .await;
+    assert_eq!(rsp["response"]["allowed"], true, "{rsp}");
+    assert_eq!(
+        patch_of(&rsp),
+        vec![
+            serde_json::json!({"op": "replace", "path": "/spec/containers/0/image", "value": "quay.example/team/app:1"})
+        ]
+    );
+    let unpinned: Value = serde_json::from_str(
+        rsp["response"]["auditAnnotations"]["unpinned-images"]
+            .as_str()
+            .expect("unpinned-images"),
+    )
+    .expect("annotation json");
+    assert_eq!(
+        unpinned,
+        serde_json::json!([{"container": "main", "image": "app:ref", "resolved": "quay.example/team/app:1"}])
+    );
+    let mutated = apply(&rsp, &obj);
+    let v = server
+        .review("/validate", &admission_review("CREATE", &mutated, None))
+        .await;
+    assert_eq!(v["response"]["allowed"], true, "{v}");
+
+    // The audit record of the mutation says the image is not pinned.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let record = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("\"endpoint\":\"mutate\"")) {
+            break serde_json::from_str::<Value>(line).expect("audit line");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no audit record: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(record["images"][0]["resolved"], "quay.example/team/app:1");
+    assert_eq!(record["images"][0]["pinned"], false, "{record}");
+}
+
+fn json_pod_spec() -> Value {
+    serde_json::json!({"containers": [{"name": "main", "image": "app:ref"}]})
+}
