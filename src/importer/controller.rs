@@ -45,6 +45,8 @@ pub struct ImportSettings {
     /// The platform Legacy mode pins (`import.preferOS`, `import.preferArch`).
     pub prefer_os: String,
     pub prefer_arch: String,
+    /// `import.disableScheduledImport`: `importPolicy.scheduled` is ignored.
+    pub disable_scheduled_import: bool,
 }
 
 /// The importer settings from the config file.
@@ -62,6 +64,7 @@ pub fn import_settings(config: &Config) -> ImportSettings {
         default_import_mode: config.import.default_import_mode,
         prefer_os: config.import.prefer_os.clone(),
         prefer_arch: config.import.prefer_arch.clone(),
+        disable_scheduled_import: config.import.disable_scheduled_import,
     }
 }
 
@@ -274,7 +277,8 @@ impl Importer {
                     // The status shows the last import.
                     m.handled = None;
                 }
-                if !plan.scheduled || import::pinned_and_done(is, &plan) {
+                let scheduled = plan.scheduled && !self.settings.disable_scheduled_import;
+                if !scheduled || import::pinned_and_done(is, &plan) {
                     if let Some(m) = memo {
                         m.due = None;
                     }

@@ -366,3 +366,73 @@ async fn reference_tags_resolve_unpinned_and_are_marked() {
 fn json_pod_spec() -> Value {
     serde_json::json!({"containers": [{"name": "main", "image": "app:ref"}]})
 }
+
+/// `import.disableScheduledImport: true` stops scheduled imports in `serve`
+/// (a one-second schedule, run past several times over, does not pick up a
+/// push), while a changed tag is still imported by `serve` and `import-image`
+/// still imports on demand.
+#[tokio::test]
+async fn disable_scheduled_import_stops_only_the_schedule() {
+    let reg = Registry::start_anonymous();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d1 = reg.push("team/app", "1", "one");
+    let from = format!("{}/team/app:1", reg.host);
+    let (d, f) = (dir.path().to_path_buf(), from.clone());
+    tokio::task::spawn_blocking(move || {
+        ok(&cli(
+            &d,
+            &[
+                "import-image",
+                "app:1",
+                "--from",
+                &f,
+                "--insecure",
+                "--scheduled",
+                "--confirm",
+            ],
+        ))
+    })
+    .await
+    .expect("join");
+    let cfg = config(
+        dir.path(),
+        "import: {minimumIntervalSeconds: 1, maxScheduledImportsPerMinute: 600, disableScheduledImport: true}\n",
+    );
+    let server = Server::start(dir.path(), &["--config", &cfg]);
+    let d2 = reg.push("team/app", "1", "two");
+    // Several schedule intervals pass; then a tag added by hand is imported
+    // on change, in a planning pass that would have run the scheduled one.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let file = dir.path().join("app.yaml");
+    let edited = std::fs::read_to_string(&file)
+        .expect("stream file")
+        .replacen(
+            "  tags:\n",
+            &format!(
+                "  tags:\n  - name: added\n    generation: 50\n    from: {{kind: DockerImage, name: \"{from}\"}}\n    importPolicy: {{insecure: true}}\n"
+            ),
+            1,
+        );
+    std::fs::write(&file, edited).expect("edit stream");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while images(dir.path(), "app", "added") != vec![d2.clone()] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the added tag was never imported on change: {}",
+            std::fs::read_to_string(&file).unwrap_or_default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        images(dir.path(), "app", "1"),
+        vec![d1.clone()],
+        "a scheduled import ran although import.disableScheduledImport is true"
+    );
+    drop(server);
+    // On demand still imports.
+    let d = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || ok(&cli(&d, &["import-image", "app:1", "--config", &cfg])))
+        .await
+        .expect("join");
+    assert_eq!(images(dir.path(), "app", "1"), vec![d2, d1]);
+}
