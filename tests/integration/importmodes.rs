@@ -436,3 +436,68 @@ async fn disable_scheduled_import_stops_only_the_schedule() {
         .expect("join");
     assert_eq!(images(dir.path(), "app", "1"), vec![d2, d1]);
 }
+
+/// A name without a registry host is looked up in each of
+/// `import.searchRegistries` in order: the first that has it wins, and the
+/// status records the full reference found there; a name none has fails,
+/// naming every registry tried.
+#[test]
+fn search_registries_in_order() {
+    let first = Registry::start_anonymous();
+    let second = Registry::start_anonymous();
+    let digest = second.push("team/app", "1", "second");
+    let both = first.push("team/both", "1", "first");
+    second.push("team/both", "1", "second-both");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let cfg = config(
+        d,
+        &format!(
+            "import: {{searchRegistries: [\"{}\", \"{}\"]}}\n",
+            first.host, second.host
+        ),
+    );
+    let import = |name: &str, from: &str| {
+        cli(
+            d,
+            &[
+                "import-image",
+                name,
+                "--from",
+                from,
+                "--insecure",
+                "--confirm",
+                "--config",
+                &cfg,
+            ],
+        )
+    };
+    ok(&import("app:1", "team/app:1"));
+    assert_eq!(
+        items(d, "app", "1"),
+        vec![(digest.clone(), format!("{}/team/app@{digest}", second.host))]
+    );
+    // Both have it: the first wins.
+    ok(&import("both:1", "team/both:1"));
+    assert_eq!(
+        items(d, "both", "1"),
+        vec![(both.clone(), format!("{}/team/both@{both}", first.host))]
+    );
+    // A re-import on demand finds the same image again.
+    ok(&cli(d, &["import-image", "app:1", "--config", &cfg]));
+    assert_eq!(images(d, "app", "1"), vec![digest]);
+
+    let out = import("none:1", "team/none:1");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let (reason, message) = condition(d, "none", "1").expect("a condition");
+    assert_eq!(reason, "NotFound");
+    for host in [&first.host, &second.host] {
+        assert!(message.contains(host.as_str()), "{message}");
+        assert!(
+            text(&out.stderr).contains(host.as_str()),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert!(message.contains("searchRegistries"), "{message}");
+}

@@ -204,11 +204,22 @@ pub fn spec_changed(is: &ImageStream, plan: &TagPlan) -> bool {
         Some(recorded) if plan.generation > recorded => true,
         Some(_) => match (&plan.source, list.and_then(|l| l.latest())) {
             (Source::Registry { image, .. }, Some(item)) => {
-                let want = pull_repository(image);
                 let have = ImageRef::parse(&item.docker_image_reference)
                     .ok()
                     .and_then(|r| pull_repository(r.name()));
-                want.is_some() && have.is_some() && want != have
+                match (ImageRef::parse(image), have) {
+                    // A name without a registry was found in one of the
+                    // search registries: the same repository in any of them.
+                    (Ok(r), Some(have)) if r.registry().is_none() => {
+                        let path = r.repository();
+                        !(have.ends_with(&format!("/{path}"))
+                            || (!path.contains('/') && have.ends_with(&format!("/library/{path}"))))
+                    }
+                    (_, have) => {
+                        let want = pull_repository(image);
+                        want.is_some() && have.is_some() && want != have
+                    }
+                }
             }
             _ => false,
         },
@@ -519,6 +530,9 @@ spec:
   - {{name: failed, generation: 2, from: {{kind: DockerImage, name: "quay.io/x/app:1"}}}}
   - {{name: pin, from: {{kind: DockerImage, name: "quay.io/x/app@{D1}"}}}}
   - {{name: moved, generation: 3, from: {{kind: DockerImage, name: "quay.io/y/other:1"}}}}
+  - {{name: searched, generation: 3, from: {{kind: DockerImage, name: "x/app:1"}}}}
+  - {{name: short, generation: 3, from: {{kind: DockerImage, name: "app:1"}}}}
+  - {{name: elsewhere, generation: 3, from: {{kind: DockerImage, name: "y/app:1"}}}}
 status:
   tags:
   - tag: done
@@ -531,6 +545,12 @@ status:
   - tag: pin
     items: [{{created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.io/x/app@{D1}", image: "{D1}", generation: 0}}]
   - tag: moved
+    items: [{{created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.io/x/app@{D1}", image: "{D1}", generation: 3}}]
+  - tag: searched
+    items: [{{created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.io/x/app@{D1}", image: "{D1}", generation: 3}}]
+  - tag: short
+    items: [{{created: "2026-01-01T00:00:00Z", dockerImageReference: "docker.io/library/app@{D1}", image: "{D1}", generation: 3}}]
+  - tag: elsewhere
     items: [{{created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.io/x/app@{D1}", image: "{D1}", generation: 3}}]
 "#
         ));
@@ -554,6 +574,10 @@ status:
                 ("failed".into(), false, false),
                 ("pin".into(), false, true),
                 ("moved".into(), true, false),
+                // Found through import.searchRegistries: not a change.
+                ("searched".into(), false, false),
+                ("short".into(), false, false),
+                ("elsewhere".into(), true, false),
             ]
         );
     }
