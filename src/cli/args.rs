@@ -77,6 +77,9 @@ pub struct ImportImageArgs {
     /// Create the stream if it does not exist.
     #[arg(long)]
     pub confirm: bool,
+    /// Every tag of the --from repository (at most import.maxImagesBulkImportedPerRepository), or without --from every registry tag of NAME.
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub policy: TagPolicyArgs,
 }

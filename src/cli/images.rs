@@ -20,7 +20,7 @@ use crate::store::cluster;
 use crate::store::directory::write;
 
 /// `NAME[:TAG]` → (NAME, TAG).
-fn name_and_tag(s: &str) -> Result<(String, String), CmdError> {
+pub(super) fn name_and_tag(s: &str) -> Result<(String, String), CmdError> {
     let (name, tag) = match s.split_once(':') {
         Some((n, t)) => (n, t),
         None => (s, "latest"),
@@ -55,7 +55,7 @@ fn delete_target(s: &str) -> Result<(String, String), CmdError> {
     name_and_tag(s)
 }
 
-fn valid_stream_name(name: &str) -> bool {
+pub(super) fn valid_stream_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && name
@@ -63,14 +63,14 @@ fn valid_stream_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
-fn new_stream(ns: &str, name: &str) -> ImageStream {
+pub(super) fn new_stream(ns: &str, name: &str) -> ImageStream {
     let mut is = ImageStream::new(name, ImageStreamSpec::default());
     is.metadata.namespace = Some(ns.to_owned());
     is
 }
 
 /// The generation a changed tag records: newer than anything the stream has seen.
-fn next_generation(is: &ImageStream) -> i64 {
+pub(super) fn next_generation(is: &ImageStream) -> i64 {
     let spec = is.spec_tags().iter().filter_map(|t| t.generation);
     let status = is.status_tags().iter().flat_map(|l| {
         l.items()
@@ -86,7 +86,7 @@ fn next_generation(is: &ImageStream) -> i64 {
 }
 
 /// Sets (adds or replaces) a spec tag.
-fn upsert_tag(is: &mut ImageStream, tag: TagReference) {
+pub(super) fn upsert_tag(is: &mut ImageStream, tag: TagReference) {
     let tags = is.spec.tags.get_or_insert_with(Vec::new);
     match tags.iter_mut().find(|t| t.name == tag.name) {
         Some(t) => *t = tag,
@@ -94,7 +94,7 @@ fn upsert_tag(is: &mut ImageStream, tag: TagReference) {
     }
 }
 
-fn tag_ref(
+pub(super) fn tag_ref(
     name: &str,
     kind: &str,
     from: &str,
@@ -121,7 +121,7 @@ fn tag_ref(
     }
 }
 
-fn import_policy(args: &TagPolicyArgs) -> Option<TagImportPolicy> {
+pub(super) fn import_policy(args: &TagPolicyArgs) -> Option<TagImportPolicy> {
     let mode = args.import_mode.map(|m| match m {
         ImportModeArg::Legacy => ImportMode::Legacy,
         ImportModeArg::PreserveOriginal => ImportMode::PreserveOriginal,
@@ -134,7 +134,7 @@ fn import_policy(args: &TagPolicyArgs) -> Option<TagImportPolicy> {
 }
 
 /// Prints the stream as `describe` does and the failures; exit 1 when any tag failed.
-fn report(imported: &Imported) -> ExitCode {
+pub(super) fn report(imported: &Imported) -> ExitCode {
     print!(
         "{}",
         imagestream_core::describe::describe(&imported.stream, jiff::Timestamp::now())

@@ -11,13 +11,12 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use imagestream_core::access::{AccessDecision, AccessPort as _, ServiceAccount};
-use imagestream_core::config::Config;
 use imagestream_core::import::local::{History, local_outcome, local_target_differs};
 use imagestream_core::import::{self, Outcome, Reason, Source, TagPlan};
 use imagestream_core::pullsecret::Keyring;
 use imagestream_core::stream::resolve::StreamName;
 use imagestream_core::stream::snapshot::{self, Snapshot, StreamEntry};
-use imagestream_core::stream::{ImageStream, ImageStreamStatus, ImportMode};
+use imagestream_core::stream::{ImageStream, ImageStreamStatus};
 
 use super::schedule::{TokenBucket, jittered, spread};
 use crate::access::AccessChecker;
@@ -31,42 +30,7 @@ use crate::store::Store;
 /// due sooner waits at most this long.
 const MIN_PASS_GAP: Duration = Duration::from_secs(1);
 
-/// The settings the importer reads.
-#[derive(Debug, Clone)]
-pub struct ImportSettings {
-    pub history_limit: usize,
-    pub minimum_interval: Duration,
-    pub max_scheduled_per_minute: u32,
-    pub allowed_registries: Vec<String>,
-    /// The first stream registry host, for `status.dockerImageRepository`.
-    pub stream_host: String,
-    /// The mode of a tag that names none (`import.defaultImportMode`).
-    pub default_import_mode: ImportMode,
-    /// The platform Legacy mode pins (`import.preferOS`, `import.preferArch`).
-    pub prefer_os: String,
-    pub prefer_arch: String,
-    /// `import.disableScheduledImport`: `importPolicy.scheduled` is ignored.
-    pub disable_scheduled_import: bool,
-}
-
-/// The importer settings from the config file.
-pub fn import_settings(config: &Config) -> ImportSettings {
-    ImportSettings {
-        history_limit: config.import.history_limit,
-        minimum_interval: Duration::from_secs(config.import.minimum_interval_seconds.max(1)),
-        max_scheduled_per_minute: config.import.max_scheduled_imports_per_minute,
-        allowed_registries: config.import.allowed_registries.clone(),
-        stream_host: config
-            .stream_registry_hosts
-            .first()
-            .cloned()
-            .unwrap_or_else(|| imagestream_core::config::DEFAULT_STREAM_HOST.to_owned()),
-        default_import_mode: config.import.default_import_mode,
-        prefer_os: config.import.prefer_os.clone(),
-        prefer_arch: config.import.prefer_arch.clone(),
-        disable_scheduled_import: config.import.disable_scheduled_import,
-    }
-}
+pub use super::settings::{ImportSettings, import_settings};
 
 #[derive(Debug)]
 struct State {
@@ -353,6 +317,24 @@ impl Importer {
         self.import_stream(&snap, &entry, &plans, &invalid).await
     }
 
+    /// Every tag of the repository `image` names, and the repository
+    /// (`HOST/PATH`) they were listed in (`import-image --all`).
+    pub async fn list_tags(
+        &self,
+        namespace: &str,
+        image: &str,
+        insecure: bool,
+    ) -> Result<(String, Vec<String>), String> {
+        let keyring = self
+            .backend
+            .keyring(&self.store.load_full(), namespace)
+            .await;
+        self.registries
+            .list_tags(image, namespace, &keyring, insecure, &self.settings)
+            .await
+            .map_err(|f| f.message)
+    }
+
     async fn import_stream(
         &self,
         snap: &Snapshot,
@@ -549,49 +531,10 @@ impl Importer {
                 message: "not a registry tag".into(),
             };
         };
-        match self.registries.hosts_of(image) {
-            Ok(hosts) => {
-                if let Some(host) = hosts
-                    .iter()
-                    .find(|h| !import::registry_allowed(h, &self.settings.allowed_registries))
-                {
-                    return Outcome::Failed {
-                        reason: Reason::Forbidden,
-                        message: format!(
-                            "registry {host} is not in import.allowedRegistries ({})",
-                            self.settings.allowed_registries.join(", ")
-                        ),
-                    };
-                }
-            }
-            Err(f) => {
-                return Outcome::Failed {
-                    reason: f.reason,
-                    message: f.message,
-                };
-            }
-        }
-        let legacy = match mode.unwrap_or(self.settings.default_import_mode) {
-            ImportMode::Legacy => Some((
-                self.settings.prefer_os.as_str(),
-                self.settings.prefer_arch.as_str(),
-            )),
-            ImportMode::PreserveOriginal => None,
-        };
-        match self
-            .registries
-            .digest(image, ns, keyring, *insecure, legacy)
+        let mode = mode.unwrap_or(self.settings.default_import_mode);
+        self.registries
+            .import(image, ns, keyring, *insecure, mode, &self.settings)
             .await
-        {
-            Ok(found) => Outcome::Image {
-                reference: found.reference,
-                digest: found.digest,
-            },
-            Err(f) => Outcome::Failed {
-                reason: f.reason,
-                message: f.message,
-            },
-        }
     }
 
     fn count(&self, outcome: &Outcome) {

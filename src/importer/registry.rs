@@ -14,9 +14,8 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use tokio::sync::Semaphore;
 
-use imagestream_core::import::{Reason, mode};
+use imagestream_core::import::Reason;
 use imagestream_core::pullsecret::{Credential, Keyring};
-use imagestream_core::reference::ImageRef;
 
 /// How the registry client behaves.
 #[derive(Debug, Clone)]
@@ -63,7 +62,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(reason: Reason, message: impl Into<String>) -> Failure {
+    pub(super) fn new(reason: Reason, message: impl Into<String>) -> Failure {
         Failure {
             reason,
             message: message.into(),
@@ -74,18 +73,24 @@ impl Failure {
 }
 
 /// What is asked of a registry.
-enum Ask {
+pub(super) enum Ask {
     /// The digest the reference points at (a HEAD, else a GET).
     Digest,
     /// The manifest itself, and its digest (a GET).
     Manifest,
+    /// One page of the repository's tag list, after `last`.
+    Tags { n: usize, last: Option<String> },
 }
 
 /// A registry's answer to an [`Ask`].
-enum Answer {
+pub(super) enum Answer {
     Digest(String),
     Manifest(bytes::Bytes, String),
+    Tags(Vec<String>),
 }
+
+/// Tags asked for per page of a tag list.
+pub(super) const TAG_PAGE: usize = 1000;
 
 /// Every manifest type an import takes, indexes and lists included.
 const MANIFEST_TYPES: &[&str] = &[
@@ -140,163 +145,9 @@ impl Registries {
         }
     }
 
-    /// The registry hosts an image may be pulled from: its own, or for a
-    /// name without one each of `import.searchRegistries`, in order.
-    pub fn hosts_of(&self, image: &str) -> Result<Vec<String>, Failure> {
-        Ok(self
-            .candidates(image)?
-            .into_iter()
-            .map(|(r, _)| r.resolve_registry().to_owned())
-            .collect())
-    }
-
-    /// Where `image` is looked up, in order: (reference, `HOST/REPOSITORY`).
-    fn candidates(&self, image: &str) -> Result<Vec<(Reference, String)>, Failure> {
-        let parsed = ImageRef::parse(image).map_err(|e| {
-            Failure::new(
-                Reason::InternalError,
-                format!("{image:?} is not an image reference: {e}"),
-            )
-        })?;
-        let registries: Vec<String> = match parsed.registry() {
-            Some(r) => vec![r.to_owned()],
-            None if self.config.search_registries.is_empty() => vec!["docker.io".to_owned()],
-            None => self.config.search_registries.clone(),
-        };
-        Ok(registries
-            .into_iter()
-            .map(|registry| {
-                let docker_hub = matches!(
-                    registry.as_str(),
-                    "docker.io" | "index.docker.io" | "registry-1.docker.io"
-                );
-                let repository = if docker_hub && !parsed.repository().contains('/') {
-                    format!("library/{}", parsed.repository())
-                } else {
-                    parsed.repository().to_owned()
-                };
-                let repo = format!("{registry}/{repository}");
-                let reference = match (parsed.digest(), parsed.tag()) {
-                    (Some(d), _) => Reference::with_digest(registry, repository, d.to_owned()),
-                    (None, t) => {
-                        Reference::with_tag(registry, repository, t.unwrap_or("latest").to_owned())
-                    }
-                };
-                (reference, repo)
-            })
-            .collect())
-    }
-
-    #[cfg(test)]
-    fn reference(&self, image: &str) -> Result<(Reference, String), Failure> {
-        Ok(self.candidates(image)?.remove(0))
-    }
-
-    /// The digest `image` points at, looked up in each of its registries in
-    /// turn (see [`Registries::hosts_of`]): the first that has it wins. A
-    /// registry that does not have it (404, or 401/403 as Docker Hub answers
-    /// for a repository that does not exist) passes to the next; any other
-    /// failure ends the search, so that an image is never taken from a later
-    /// registry because an earlier one was down. `legacy` is the
-    /// `(os, architecture)` whose manifest an index pins (`importMode:
-    /// Legacy`); `None` pins the index itself.
-    pub async fn digest(
-        &self,
-        image: &str,
-        namespace: &str,
-        keyring: &Keyring,
-        insecure: bool,
-        legacy: Option<(&str, &str)>,
-    ) -> Result<Found, Failure> {
-        let candidates = self.candidates(image)?;
-        let searched = candidates.len() > 1;
-        let mut missed: Vec<(String, Failure)> = Vec::new();
-        for (reference, repo) in candidates {
-            let host = reference.registry().to_owned();
-            match self
-                .digest_at(&reference, &repo, namespace, keyring, insecure, legacy)
-                .await
-            {
-                Ok(found) => return Ok(found),
-                Err(f)
-                    if searched
-                        && matches!(
-                            f.reason,
-                            Reason::NotFound | Reason::Unauthorized | Reason::Forbidden
-                        ) =>
-                {
-                    missed.push((host, f));
-                }
-                Err(f) => return Err(f),
-            }
-        }
-        let reason = if missed.iter().any(|(_, f)| f.reason == Reason::NotFound) {
-            Reason::NotFound
-        } else {
-            missed.first().map_or(Reason::NotFound, |(_, f)| f.reason)
-        };
-        let tried: Vec<String> = missed
-            .iter()
-            .map(|(host, f)| format!("{host} ({})", f.message))
-            .collect();
-        Err(Failure::new(
-            reason,
-            format!(
-                "{image} was found in none of import.searchRegistries, tried in order: {}",
-                tried.join("; ")
-            ),
-        ))
-    }
-
-    /// [`Registries::digest`] at one registry: each matching credential in
-    /// turn, then anonymous (also after an authentication failure).
-    /// `keyring` holds the pull secrets of `namespace`, which an error names.
-    async fn digest_at(
-        &self,
-        reference: &Reference,
-        repo: &str,
-        namespace: &str,
-        keyring: &Keyring,
-        insecure: bool,
-        legacy: Option<(&str, &str)>,
-    ) -> Result<Found, Failure> {
-        let ask = if legacy.is_some() {
-            Ask::Manifest
-        } else {
-            Ask::Digest
-        };
-        match self
-            .ask(reference, namespace, keyring, insecure, &ask)
-            .await?
-        {
-            Answer::Digest(digest) => Ok(Found {
-                reference: format!("{repo}@{digest}"),
-                digest,
-            }),
-            Answer::Manifest(body, digest) => {
-                let children = mode::index_children(&body).map_err(|e| {
-                    Failure::new(Reason::InternalError, format!("{}: {e}", reference.whole()))
-                })?;
-                let digest = match (children, legacy) {
-                    (Some(children), Some((os, arch))) => mode::legacy_child(&children, os, arch)
-                        .map_err(|e| {
-                            Failure::new(Reason::NotFound, format!("{}: {e}", reference.whole()))
-                        })?
-                        .digest
-                        .clone(),
-                    _ => digest,
-                };
-                Ok(Found {
-                    reference: format!("{repo}@{digest}"),
-                    digest,
-                })
-            }
-        }
-    }
-
     /// One question to one registry: each matching credential in turn, then
     /// anonymous (also after an authentication failure).
-    async fn ask(
+    pub(super) async fn ask(
         &self,
         reference: &Reference,
         namespace: &str,
@@ -425,6 +276,10 @@ impl Registries {
                     .pull_manifest_raw(reference, &auth, MANIFEST_TYPES)
                     .await
                     .map(|(body, digest)| Answer::Manifest(body, digest)),
+                Ask::Tags { n, last } => client
+                    .list_tags(reference, &auth, Some(*n), last.as_deref())
+                    .await
+                    .map(|page| Answer::Tags(page.tags)),
             }
         };
         let answer = tokio::time::timeout(self.config.timeout, request).await;
@@ -529,6 +384,11 @@ impl Registries {
             .to_str()
             .ok()?;
         parse_retry_after(value)
+    }
+
+    /// Where names with no registry are looked up (`import.searchRegistries`).
+    pub(super) fn search_registries(&self) -> &[String] {
+        &self.config.search_registries
     }
 
     fn paused_for(&self, host: &str) -> Option<Duration> {
@@ -774,21 +634,5 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
-    }
-
-    #[test]
-    fn short_docker_hub_names_get_library() {
-        let r = Registries::new(RegistryConfig::default());
-        let (reference, repo) = r.reference("nginx:1.27").expect("parses");
-        assert_eq!(repo, "docker.io/library/nginx");
-        assert_eq!(reference.tag(), Some("1.27"));
-        let (_, repo) = r.reference("quay.io/x/app@sha256:1111111111111111111111111111111111111111111111111111111111111111").expect("parses");
-        assert_eq!(repo, "quay.io/x/app");
-        let (reference, repo) = r.reference("localhost:5000/team/app").expect("parses");
-        assert_eq!(
-            (repo.as_str(), reference.tag()),
-            ("localhost:5000/team/app", Some("latest"))
-        );
-        assert!(r.reference("Not A Ref").is_err());
     }
 }

@@ -501,3 +501,115 @@ fn search_registries_in_order() {
     }
     assert!(message.contains("searchRegistries"), "{message}");
 }
+
+/// `import-image NAME --from REPO --all`: the registry's tag list, read
+/// across its pages (more than 1,000 tags), at most
+/// `import.maxImagesBulkImportedPerRepository` (OpenShift's 50 by default)
+/// in OpenShift's order, each a spec tag of NAME with `--scheduled`; the
+/// rest are named as left out, and why.
+#[test]
+fn import_all_tags_of_a_repository_up_to_the_limit() {
+    let reg = Registry::start_anonymous();
+    let digest = reg.push("team/many", "latest", "many");
+    // 1,003 tags: the registry lists `v2.0` on the second page of 1,000.
+    let others: Vec<String> = (0..1_000).map(|i| format!("t{i:04}")).collect();
+    reg.add_tags("team/many", "latest", &others);
+    reg.add_tags(
+        "team/many",
+        "latest",
+        &["1.2.3".to_owned(), "v2.0".to_owned()],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let repo = format!("{}/team/many", reg.host);
+    let out = cli(
+        d,
+        &[
+            "import-image",
+            "many",
+            "--from",
+            &repo,
+            "--all",
+            "--insecure",
+            "--scheduled",
+            "--confirm",
+        ],
+    );
+    ok(&out);
+    let spec = stream_doc(d, "many")["spec"]["tags"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let names: Vec<&str> = spec.iter().filter_map(|t| t["name"].as_str()).collect();
+    let mut want = vec!["latest", "v2.0", "1.2.3"];
+    want.extend(others[..47].iter().map(String::as_str));
+    assert_eq!(names, want, "OpenShift's order, 50 tags");
+    // The file is parsed once: fifty parses of it in a debug build took 10 s.
+    let status = stream_doc(d, "many")["status"]["tags"].clone();
+    for t in &spec {
+        assert_eq!(t["importPolicy"]["scheduled"], true, "{t}");
+        let name = t["name"].as_str().unwrap_or_default();
+        assert_eq!(t["from"]["name"], format!("{repo}:{name}"));
+        let imported = status
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["tag"] == name)
+            .map(|s| s["items"][0]["image"].clone());
+        assert_eq!(imported, Some(Value::from(digest.clone())), "{name}");
+    }
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("953 more tags that were not imported")
+            && stderr.contains("maxImagesBulkImportedPerRepository is 50")
+            && stderr.contains("t0047, t0048")
+            && stderr.contains("and 903 more"),
+        "{stderr}"
+    );
+
+    // The limit comes from the config; -1 is none.
+    let few = config(d, "import: {maxImagesBulkImportedPerRepository: 2}\n");
+    let out = cli(
+        d,
+        &[
+            "import-image",
+            "few",
+            "--from",
+            &repo,
+            "--all",
+            "--insecure",
+            "--confirm",
+            "--config",
+            &few,
+        ],
+    );
+    ok(&out);
+    let names: Vec<String> = stream_doc(d, "few")["spec"]["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(names, vec!["latest", "v2.0"]);
+    assert!(
+        text(&out.stderr).contains("1001 more tags"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A repository that does not exist fails and changes nothing.
+    let out = cli(
+        d,
+        &[
+            "import-image",
+            "none",
+            "--from",
+            &format!("{}/team/none", reg.host),
+            "--all",
+            "--insecure",
+            "--confirm",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(!d.join("none.yaml").exists());
+}

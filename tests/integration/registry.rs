@@ -329,6 +329,56 @@ impl Registry {
         served_digest.to_string()
     }
 
+    /// Tags the manifest of REPO:TAG as each of `new_tags` too (one manifest
+    /// PUT each, no blobs copied): a repository of many tags in moments.
+    pub fn add_tags(&self, repo: &str, tag: &str, new_tags: &[String]) {
+        let manifest = self.get_manifest(repo, tag);
+        assert_eq!(manifest.status, 200, "GET {repo}:{tag}");
+        let media_type = manifest
+            .header("content-type")
+            .unwrap_or(OCI_MANIFEST)
+            .to_owned();
+        // Eight connections at once: the registry syncs each PUT to disk.
+        let chunk = new_tags.len().div_ceil(8).max(1);
+        thread::scope(|scope| {
+            for part in new_tags.chunks(chunk) {
+                let (manifest, media_type) = (&manifest, &media_type);
+                scope.spawn(move || self.put_manifests(repo, part, media_type, &manifest.body));
+            }
+        });
+    }
+
+    fn put_manifests(&self, repo: &str, new_tags: &[String], media_type: &str, body: &[u8]) {
+        for new in new_tags {
+            let path = format!("/v2/{repo}/manifests/{new}");
+            let mut stream =
+                TcpStream::connect_timeout(&self.addr, HTTP_BOUND).expect("connect to registry");
+            stream.set_read_timeout(Some(HTTP_BOUND)).expect("timeout");
+            stream.set_write_timeout(Some(HTTP_BOUND)).expect("timeout");
+            let mut head = format!(
+                "PUT {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: {media_type}\r\nContent-Length: {}\r\n",
+                self.host,
+                body.len()
+            );
+            if self.auth {
+                let creds = base64(format!("{}:{}", self.user, self.password).as_bytes());
+                head.push_str(&format!("Authorization: Basic {creds}\r\n"));
+            }
+            head.push_str("\r\n");
+            stream.write_all(head.as_bytes()).expect("write PUT");
+            stream.write_all(body).expect("write manifest");
+            let mut raw = Vec::new();
+            stream.read_to_end(&mut raw).expect("read PUT answer");
+            let r = parse_response(&raw, false).expect("PUT answer");
+            assert_eq!(
+                r.status,
+                201,
+                "PUT {path}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+    }
+
     /// Deletes the manifest REPO@DIGEST; docker-registry 2.8 also drops every
     /// tag that pointed at it, so the tag then answers 404 (MANIFEST_UNKNOWN).
     pub fn delete(&self, repo: &str, digest: &str) {

@@ -1,6 +1,7 @@
 //! The importer's decisions, without I/O: which tags need an import, where
 //! each tag's image comes from, and the status an import result makes.
 
+pub mod bulk;
 pub mod local;
 pub mod mode;
 
