@@ -45,6 +45,12 @@ async fn import_all_inner(
         .map(|s| s.stream.clone())
         .unwrap_or_else(|| new_stream(&ns, name));
     let Some(from) = &args.from else {
+        let p = &args.policy;
+        if p.scheduled || p.insecure || p.import_mode.is_some() || p.reference_policy.is_some() {
+            return Err(bad(
+                "--all without --from re-imports each tag as its spec says; set --scheduled, --insecure, --import-mode or --reference-policy per tag (import-image NAME:TAG ...), or pass --from REPO",
+            ));
+        }
         // As oc: every tag of the stream that comes from a registry, again.
         let tags: Vec<String> = stream
             .spec_tags()

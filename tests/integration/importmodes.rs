@@ -613,3 +613,45 @@ fn import_all_tags_of_a_repository_up_to_the_limit() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(!d.join("none.yaml").exists());
 }
+
+/// `import-image NAME --all` without `--from` re-imports every registry tag
+/// of the stream, each in its own mode; flags that would change the tags
+/// are refused rather than ignored.
+#[test]
+fn import_all_without_from_reimports_the_stream() {
+    let reg = Registry::start_anonymous();
+    let (index, children) = reg.push_index_children("team/multi", "1", "again");
+    let d1 = reg.push("team/app", "1", "one");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let multi = format!("{}/team/multi:1", reg.host);
+    let app = format!("{}/team/app:1", reg.host);
+    ok(&cli(
+        d,
+        &[
+            "import-image",
+            "s:multi",
+            "--from",
+            &multi,
+            "--insecure",
+            "--import-mode",
+            "Legacy",
+            "--confirm",
+        ],
+    ));
+    ok(&cli(
+        d,
+        &["import-image", "s:app", "--from", &app, "--insecure"],
+    ));
+    assert_eq!(images(d, "s", "multi"), vec![children[0].clone()]);
+    let d2 = reg.push("team/app", "1", "two");
+    let out = cli(d, &["import-image", "s", "--all", "--scheduled"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    ok(&cli(d, &["import-image", "s", "--all"]));
+    assert_eq!(images(d, "s", "app"), vec![d2, d1]);
+    assert_eq!(
+        images(d, "s", "multi"),
+        vec![children[0].clone()],
+        "the tag keeps its Legacy mode, not the index {index}"
+    );
+}
