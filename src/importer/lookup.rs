@@ -304,7 +304,6 @@ impl Registries {
                     ));
                 }
             };
-            let count = page.len();
             let next = page.last().cloned();
             all.extend(page);
             if all.len() > max {
@@ -316,12 +315,15 @@ impl Registries {
                     ),
                 ));
             }
-            // A registry that ignores `n` answers everything at once; one
-            // that repeats a page would loop: both end here.
-            if count < TAG_PAGE || next.is_none() || next == last {
-                return Ok(all);
+            // The next page starts after this one's last tag (tag lists are
+            // in lexical order), until a page is empty or does not move on:
+            // a registry may answer fewer than `n` tags a page (Docker Hub
+            // caps it), or ignore `n` and `last` and repeat the whole list.
+            match (next, &last) {
+                (None, _) => return Ok(all),
+                (Some(n), Some(l)) if n <= *l => return Ok(all),
+                (next, _) => last = next,
             }
-            last = next;
         }
     }
 }

@@ -502,8 +502,7 @@ fn search_registries_in_order() {
     assert!(message.contains("searchRegistries"), "{message}");
 }
 
-/// `import-image NAME --from REPO --all`: the registry's tag list, read
-/// across its pages (more than 1,000 tags), at most
+/// `import-image NAME --from REPO --all`: the registry's tag list, at most
 /// `import.maxImagesBulkImportedPerRepository` (OpenShift's 50 by default)
 /// in OpenShift's order, each a spec tag of NAME with `--scheduled`; the
 /// rest are named as left out, and why.
@@ -511,8 +510,9 @@ fn search_registries_in_order() {
 fn import_all_tags_of_a_repository_up_to_the_limit() {
     let reg = Registry::start_anonymous();
     let digest = reg.push("team/many", "latest", "many");
-    // 1,003 tags: the registry lists `v2.0` on the second page of 1,000.
-    let others: Vec<String> = (0..1_000).map(|i| format!("t{i:04}")).collect();
+    // 123 tags (docker-registry 2.8 lists them in one page; paging is
+    // tested against a registry that pages, below).
+    let others: Vec<String> = (0..120).map(|i| format!("t{i:04}")).collect();
     reg.add_tags("team/many", "latest", &others);
     reg.add_tags(
         "team/many",
@@ -560,10 +560,10 @@ fn import_all_tags_of_a_repository_up_to_the_limit() {
     }
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("953 more tags that were not imported")
+        stderr.contains("73 more tags that were not imported")
             && stderr.contains("maxImagesBulkImportedPerRepository is 50")
             && stderr.contains("t0047, t0048")
-            && stderr.contains("and 903 more"),
+            && stderr.contains("and 23 more"),
         "{stderr}"
     );
 
@@ -592,7 +592,7 @@ fn import_all_tags_of_a_repository_up_to_the_limit() {
         .collect();
     assert_eq!(names, vec!["latest", "v2.0"]);
     assert!(
-        text(&out.stderr).contains("1001 more tags"),
+        text(&out.stderr).contains("121 more tags"),
         "{}",
         text(&out.stderr)
     );
@@ -654,4 +654,103 @@ fn import_all_without_from_reimports_the_stream() {
         vec![children[0].clone()],
         "the tag keeps its Legacy mode, not the index {index}"
     );
+}
+
+/// A registry that pages its tag list by `n` and `last` and answers at most
+/// ten tags a page (as Docker Hub caps its pages), whatever `n` asks; every
+/// tag's manifest HEAD answers one digest. docker-registry 2.8 answers its
+/// whole list at once, so paging is tested here.
+async fn paging_registry(tags: Vec<String>) -> std::net::SocketAddr {
+    use axum::extract::{Path as UrlPath, RawQuery};
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut sorted = tags;
+    sorted.sort();
+    let list = std::sync::Arc::new(sorted);
+    let app = axum::Router::new()
+        .route("/v2/", axum::routing::get(|| async { "{}" }))
+        .route(
+            "/v2/team/paged/tags/list",
+            axum::routing::get(move |RawQuery(q): RawQuery| {
+                let list = list.clone();
+                async move {
+                    let q = q.unwrap_or_default();
+                    let param = |key: &str| {
+                        q.split('&')
+                            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+                            .map(str::to_owned)
+                    };
+                    let n: usize = param("n").and_then(|n| n.parse().ok()).unwrap_or(10);
+                    let last = param("last");
+                    let page: Vec<&String> = list
+                        .iter()
+                        .filter(|t| last.as_ref().is_none_or(|l| *t > l))
+                        .take(n.min(10))
+                        .collect();
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        serde_json::json!({"name": "team/paged", "tags": page}).to_string(),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/v2/team/paged/manifests/{tag}",
+            axum::routing::head(|UrlPath(_tag): UrlPath<String>| async {
+                (
+                    StatusCode::OK,
+                    [
+                        (header::CONTENT_TYPE, "application/vnd.oci.image.manifest.v1+json"),
+                        (
+                            header::HeaderName::from_static("docker-content-digest"),
+                            "sha256:1111111111111111111111111111111111111111111111111111111111111111",
+                        ),
+                    ],
+                )
+                    .into_response()
+            }),
+        );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+/// `--all` follows the tag list across pages of a registry that answers
+/// fewer tags a page than asked.
+#[tokio::test]
+async fn import_all_follows_the_tag_list_across_pages() {
+    let tags: Vec<String> = (0..25).map(|i| format!("t{i:02}")).collect();
+    let addr = paging_registry(tags.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_path_buf();
+    let repo = format!("{addr}/team/paged");
+    let out = tokio::task::spawn_blocking(move || {
+        cli(
+            &d,
+            &[
+                "import-image",
+                "paged",
+                "--from",
+                &repo,
+                "--all",
+                "--insecure",
+                "--confirm",
+            ],
+        )
+    })
+    .await
+    .expect("join");
+    ok(&out);
+    let names: Vec<String> = stream_doc(dir.path(), "paged")["spec"]["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(names, tags, "all three pages");
 }
