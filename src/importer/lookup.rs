@@ -157,6 +157,7 @@ impl Registries {
                 Ok(found) => return Ok(found),
                 Err(f)
                     if searched
+                        && !f.found
                         && matches!(
                             f.reason,
                             Reason::NotFound | Reason::Unauthorized | Reason::Forbidden
@@ -217,7 +218,12 @@ impl Registries {
                 let digest = match (children, legacy) {
                     (Some(children), Some((os, arch))) => mode::legacy_child(&children, os, arch)
                         .map_err(|e| {
-                            Failure::new(Reason::NotFound, format!("{}: {e}", reference.whole()))
+                            let mut f = Failure::new(
+                                Reason::NotFound,
+                                format!("{}: {e}", reference.whole()),
+                            );
+                            f.found = true;
+                            f
                         })?
                         .digest
                         .clone(),

@@ -59,6 +59,8 @@ pub struct Failure {
     pub retry_after: Option<Duration>,
     /// A TLS request was answered in plain HTTP.
     plain_http: bool,
+    /// The registry has the image (not its Legacy platform): search no further.
+    pub(super) found: bool,
 }
 
 impl Failure {
@@ -68,6 +70,7 @@ impl Failure {
             message: message.into(),
             retry_after: None,
             plain_http: false,
+            found: false,
         }
     }
 }

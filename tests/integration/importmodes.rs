@@ -500,6 +500,37 @@ fn search_registries_in_order() {
         );
     }
     assert!(message.contains("searchRegistries"), "{message}");
+
+    // The first registry has the image but not the Legacy platform: the
+    // import fails there; the second registry's image is never taken.
+    first.push_index("team/idx", "1", "first-index");
+    second.push("team/idx", "1", "second-single");
+    let s390x = config(
+        d,
+        &format!(
+            "import: {{searchRegistries: [\"{}\", \"{}\"], preferArch: s390x}}\n",
+            first.host, second.host
+        ),
+    );
+    let out = cli(
+        d,
+        &[
+            "import-image",
+            "idx:1",
+            "--from",
+            "team/idx:1",
+            "--insecure",
+            "--confirm",
+            "--import-mode",
+            "Legacy",
+            "--config",
+            &s390x,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let (_, message) = condition(d, "idx", "1").expect("a condition");
+    assert!(message.contains("no linux/s390x manifest"), "{message}");
+    assert!(images(d, "idx", "1").is_empty());
 }
 
 /// `import-image NAME --from REPO --all`: the registry's tag list, at most
