@@ -240,11 +240,13 @@ pub fn pinned_and_done(is: &ImageStream, plan: &TagPlan) -> bool {
     let digest = ImageRef::parse(image)
         .ok()
         .and_then(|r| r.digest().map(str::to_owned));
-    let current = is
-        .status_tag(&plan.tag)
-        .and_then(|l| l.latest())
-        .map(|i| &*i.image);
-    digest.is_some() && digest.as_deref() == current
+    let latest = is.status_tag(&plan.tag).and_then(|l| l.latest());
+    let current = latest.map(|i| &*i.image);
+    // In Legacy mode a pinned index records its platform's manifest, not the
+    // pinned digest: imported at the tag's generation is done too.
+    let imported_now =
+        latest.is_some_and(|i| plan.generation > 0 && i.generation >= plan.generation);
+    digest.is_some() && (digest.as_deref() == current || imported_now)
 }
 
 /// Folds one tag's import result into the status: a new history item only
@@ -530,6 +532,7 @@ spec:
   - {{name: bumped, generation: 5, from: {{kind: DockerImage, name: "quay.io/x/app:1"}}}}
   - {{name: failed, generation: 2, from: {{kind: DockerImage, name: "quay.io/x/app:1"}}}}
   - {{name: pin, from: {{kind: DockerImage, name: "quay.io/x/app@{D1}"}}}}
+  - {{name: legacy-pin, generation: 3, from: {{kind: DockerImage, name: "quay.io/x/app@{D1}"}}}}
   - {{name: moved, generation: 3, from: {{kind: DockerImage, name: "quay.io/y/other:1"}}}}
   - {{name: searched, generation: 3, from: {{kind: DockerImage, name: "x/app:1"}}}}
   - {{name: short, generation: 3, from: {{kind: DockerImage, name: "app:1"}}}}
@@ -547,6 +550,8 @@ status:
     items: [{{created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.io/x/app@{D1}", image: "{D1}", generation: 0}}]
   - tag: moved
     items: [{{created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.io/x/app@{D1}", image: "{D1}", generation: 3}}]
+  - tag: legacy-pin
+    items: [{{created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.io/x/app@{D2}", image: "{D2}", generation: 3}}]
   - tag: searched
     items: [{{created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.io/x/app@{D1}", image: "{D1}", generation: 3}}]
   - tag: short
@@ -574,6 +579,8 @@ status:
                 ("bumped".into(), true, false),
                 ("failed".into(), false, false),
                 ("pin".into(), false, true),
+                // A pinned index imported in Legacy mode holds its platform's manifest.
+                ("legacy-pin".into(), false, true),
                 ("moved".into(), true, false),
                 // Found through import.searchRegistries: not a change.
                 ("searched".into(), false, false),
