@@ -101,6 +101,18 @@ pub struct ImportConfig {
     pub history_limit: usize,
     /// Registry requests in flight at once, over every registry.
     pub max_concurrent_requests: usize,
+    /// The platform whose config is read for a multi-arch tag (an index), as
+    /// OpenShift's importer prefers one: its architecture and OS.
+    pub prefer_arch: String,
+    #[serde(rename = "preferOS")]
+    pub prefer_os: String,
+    /// The `importPolicy.importMode` of a tag that names none.
+    pub default_import_mode: crate::stream::ImportMode,
+    /// OpenShift's master-config switch: no scheduled imports (on demand,
+    /// on change and on registry events still import).
+    pub disable_scheduled_import: bool,
+    /// Tags imported by `import-image --from REPO --all`; -1 is no limit.
+    pub max_images_bulk_imported_per_repository: i64,
 }
 
 impl Default for ImportConfig {
@@ -112,6 +124,14 @@ impl Default for ImportConfig {
             allowed_registries: Vec::new(),
             history_limit: 10,
             max_concurrent_requests: 8,
+            prefer_arch: "amd64".to_owned(),
+            prefer_os: "linux".to_owned(),
+            // Pinning the index is what this importer always did, and what
+            // lets each node of a mixed cluster pull its own platform.
+            default_import_mode: crate::stream::ImportMode::PreserveOriginal,
+            disable_scheduled_import: false,
+            // OpenShift's default (openshift-apiserver, master-config in 3.x).
+            max_images_bulk_imported_per_repository: 50,
         }
     }
 }
@@ -151,6 +171,25 @@ impl Config {
         }
         if self.import.max_concurrent_requests == 0 {
             return Err("import.maxConcurrentRequests must be at least 1".into());
+        }
+        for (key, value) in [
+            ("import.preferArch", &self.import.prefer_arch),
+            ("import.preferOS", &self.import.prefer_os),
+        ] {
+            let word = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_';
+            if value.is_empty() || !value.bytes().all(word) {
+                return Err(format!(
+                    "{key} {value:?} is not a platform name such as amd64, arm64 or linux"
+                ));
+            }
+        }
+        if self.import.max_images_bulk_imported_per_repository < -1
+            || self.import.max_images_bulk_imported_per_repository == 0
+        {
+            return Err(
+                "import.maxImagesBulkImportedPerRepository must be at least 1, or -1 for no limit"
+                    .into(),
+            );
         }
         if self.directory.max_file_bytes == 0 {
             return Err("directory.maxFileBytes must be at least 1".into());
@@ -198,6 +237,36 @@ mod tests {
         assert_eq!(cfg.import.history_limit, 3);
         assert_eq!(cfg.import.minimum_interval_seconds, 900);
         assert_eq!(cfg.directory.max_file_bytes, 32 << 20);
+        assert_eq!(
+            (
+                cfg.import.prefer_arch.as_str(),
+                cfg.import.prefer_os.as_str()
+            ),
+            ("amd64", "linux")
+        );
+        assert_eq!(
+            cfg.import.default_import_mode,
+            crate::stream::ImportMode::PreserveOriginal
+        );
+        assert_eq!(cfg.import.max_images_bulk_imported_per_repository, 50);
+        assert!(!cfg.import.disable_scheduled_import);
+        let cfg = Config::parse(
+            "import: {preferArch: arm64, preferOS: windows, defaultImportMode: Legacy, disableScheduledImport: true, maxImagesBulkImportedPerRepository: -1}",
+        )
+        .expect("parses");
+        assert_eq!(
+            (
+                cfg.import.prefer_arch.as_str(),
+                cfg.import.prefer_os.as_str()
+            ),
+            ("arm64", "windows")
+        );
+        assert_eq!(
+            cfg.import.default_import_mode,
+            crate::stream::ImportMode::Legacy
+        );
+        assert!(cfg.import.disable_scheduled_import);
+        assert_eq!(cfg.import.max_images_bulk_imported_per_repository, -1);
         let cfg = Config::parse("directory:\n  maxFileBytes: 1048576\n").expect("parses");
         assert_eq!(cfg.directory.max_file_bytes, 1 << 20);
         let cfg = Config::parse(
@@ -226,6 +295,12 @@ mod tests {
             "events: {registryHosts: {a.io: [b.io/x]}}",
             "events: {registryHosts: {registry: [b.io]}}",
             "events: {registryHosts: {\"a.io\": [\"b io\"]}}",
+            "import: {preferArch: \"\"}",
+            "import: {preferOS: Linux}",
+            "import: {preferOs: linux}",
+            "import: {defaultImportMode: legacy}",
+            "import: {maxImagesBulkImportedPerRepository: 0}",
+            "import: {maxImagesBulkImportedPerRepository: -2}",
         ] {
             assert!(Config::parse(bad).is_err(), "{bad}");
         }

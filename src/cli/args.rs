@@ -81,6 +81,9 @@ pub struct ImportImageArgs {
     /// Create the stream if it does not exist.
     #[arg(long)]
     pub confirm: bool,
+    /// Every tag of the --from repository (at most import.maxImagesBulkImportedPerRepository), or without --from every registry tag of NAME.
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub policy: TagPolicyArgs,
 }
@@ -96,6 +99,18 @@ pub struct TagPolicyArgs {
     pub insecure: bool,
     #[arg(long, value_enum, value_name = "source|local")]
     pub reference_policy: Option<ReferencePolicy>,
+    /// Pin an index (PreserveOriginal) or the manifest of import.preferOS/preferArch (Legacy).
+    #[arg(long, value_enum, value_name = "Legacy|PreserveOriginal")]
+    pub import_mode: Option<ImportModeArg>,
+}
+
+/// `importPolicy.importMode`, spelled as OpenShift spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportModeArg {
+    #[value(name = "Legacy")]
+    Legacy,
+    #[value(name = "PreserveOriginal")]
+    PreserveOriginal,
 }
 
 #[derive(Debug, Args)]

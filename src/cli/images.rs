@@ -5,17 +5,19 @@ use std::process::ExitCode;
 
 use imagestream_core::reference::ImageRef;
 use imagestream_core::stream::{
-    FROM_KIND_DOCKER_IMAGE, ImageStream, ImageStreamSpec, ObjectReference, TagImportPolicy,
-    TagReference, TagReferencePolicy, TagReferencePolicyType,
+    FROM_KIND_DOCKER_IMAGE, ImageStream, ImageStreamSpec, ImportMode, ObjectReference,
+    TagImportPolicy, TagReference, TagReferencePolicy, TagReferencePolicyType,
 };
 
-use crate::cli::args::{GlobalArgs, ImportImageArgs, ReferencePolicy};
+use crate::cli::args::{
+    GlobalArgs, ImportImageArgs, ImportModeArg, ReferencePolicy, TagPolicyArgs,
+};
 use crate::cli::streams::connect;
 use crate::cli::{CmdError, bad};
 use crate::importer::controller::Imported;
 
 /// `NAME[:TAG]` → (NAME, TAG).
-fn name_and_tag(s: &str) -> Result<(String, String), CmdError> {
+pub(super) fn name_and_tag(s: &str) -> Result<(String, String), CmdError> {
     let (name, tag) = match s.split_once(':') {
         Some((n, t)) => (n, t),
         None => (s, "latest"),
@@ -39,7 +41,7 @@ fn name_and_tag(s: &str) -> Result<(String, String), CmdError> {
     Ok((name.to_owned(), tag.to_owned()))
 }
 
-fn valid_stream_name(name: &str) -> bool {
+pub(super) fn valid_stream_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && name
@@ -78,7 +80,7 @@ pub(super) fn upsert_tag(is: &mut ImageStream, tag: TagReference) {
     }
 }
 
-fn tag_ref(
+pub(super) fn tag_ref(
     name: &str,
     kind: &str,
     from: &str,
@@ -105,11 +107,20 @@ fn tag_ref(
     }
 }
 
-fn import_policy(scheduled: bool, insecure: bool) -> Option<TagImportPolicy> {
-    (scheduled || insecure).then(|| TagImportPolicy {
-        scheduled: scheduled.then_some(true),
-        insecure: insecure.then_some(true),
-        ..TagImportPolicy::default()
+/// `--import-mode` as the stream spells it.
+pub(super) fn import_mode(arg: ImportModeArg) -> ImportMode {
+    match arg {
+        ImportModeArg::Legacy => ImportMode::Legacy,
+        ImportModeArg::PreserveOriginal => ImportMode::PreserveOriginal,
+    }
+}
+
+pub(super) fn import_policy(args: &TagPolicyArgs) -> Option<TagImportPolicy> {
+    let mode = args.import_mode.map(import_mode);
+    (args.scheduled || args.insecure || mode.is_some()).then(|| TagImportPolicy {
+        scheduled: args.scheduled.then_some(true),
+        insecure: args.insecure.then_some(true),
+        import_mode: mode,
     })
 }
 
@@ -167,8 +178,10 @@ async fn import_image_inner(
             )));
         }
     };
-    let flags_changed =
-        args.policy.scheduled || args.policy.insecure || args.policy.reference_policy.is_some();
+    let flags_changed = args.policy.scheduled
+        || args.policy.insecure
+        || args.policy.reference_policy.is_some()
+        || args.policy.import_mode.is_some();
     let stored = if from.is_some() || flags_changed || stored.is_none() {
         let image = match &from {
             Some(f) => f.clone(),
@@ -180,8 +193,8 @@ async fn import_image_inner(
         };
         ImageRef::parse(&image).map_err(|e| bad(format!("--from {image:?}: {e}")))?;
         let keep_import = existing.as_ref().and_then(|t| t.import_policy.clone());
-        let import = import_policy(args.policy.scheduled, args.policy.insecure)
-            .or(if from.is_some() { None } else { keep_import });
+        let import =
+            import_policy(&args.policy).or(if from.is_some() { None } else { keep_import });
         let policy = args.policy.reference_policy.or_else(|| {
             existing
                 .as_ref()

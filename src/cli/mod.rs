@@ -10,6 +10,7 @@ use std::fmt;
 use std::process::ExitCode;
 
 pub mod args;
+pub mod bulk;
 pub mod certs;
 pub mod check_access;
 pub mod convert;

@@ -271,6 +271,26 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// Every tag of the repository `image` names, and the repository
+    /// (`HOST/PATH`) they were listed in, with the namespace's pull secrets.
+    pub(super) async fn list_tags(
+        &self,
+        image: &str,
+        insecure: bool,
+    ) -> Result<(String, Vec<String>), CmdError> {
+        let snap = match &self.target {
+            Target::Dir(dir) => read_dir(dir, false)?,
+            // The importer lists the namespace's Secrets itself.
+            Target::Api(_) => Snapshot::default(),
+        };
+        Ok(self
+            .importer(snap)?
+            .list_tags(&self.namespace, image, insecure)
+            .await?)
+    }
+}
+
 /// The streams directory, read whole: a file that does not parse is bad
 /// input, as in every other command (its last good version would otherwise
 /// be used for a write).

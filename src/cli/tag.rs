@@ -71,6 +71,7 @@ async fn tag(global: &GlobalArgs, args: TagArgs) -> Result<ExitCode, CmdError> {
             ReferencePolicy::Source => TagReferencePolicyType::Source,
             ReferencePolicy::Local => TagReferencePolicyType::Local,
         }),
+        import_mode: args.policy.import_mode.map(super::images::import_mode),
     };
     check_flags(&parsed, &flags).map_err(bad)?;
     if flags.reference && !matches!(parsed, TagSource::Registry(_)) {

@@ -11,7 +11,6 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use imagestream_core::access::{AccessDecision, AccessPort as _, ServiceAccount};
-use imagestream_core::config::Config;
 use imagestream_core::import::local::{History, local_outcome, local_target_differs};
 use imagestream_core::import::{self, Outcome, Reason, Source, TagPlan};
 use imagestream_core::pullsecret::Keyring;
@@ -31,31 +30,7 @@ use crate::store::Store;
 /// due sooner waits at most this long.
 const MIN_PASS_GAP: Duration = Duration::from_secs(1);
 
-/// The settings the importer reads.
-#[derive(Debug, Clone)]
-pub struct ImportSettings {
-    pub history_limit: usize,
-    pub minimum_interval: Duration,
-    pub max_scheduled_per_minute: u32,
-    pub allowed_registries: Vec<String>,
-    /// The first stream registry host, for `status.dockerImageRepository`.
-    pub stream_host: String,
-}
-
-/// The importer settings from the config file.
-pub fn import_settings(config: &Config) -> ImportSettings {
-    ImportSettings {
-        history_limit: config.import.history_limit,
-        minimum_interval: Duration::from_secs(config.import.minimum_interval_seconds.max(1)),
-        max_scheduled_per_minute: config.import.max_scheduled_imports_per_minute,
-        allowed_registries: config.import.allowed_registries.clone(),
-        stream_host: config
-            .stream_registry_hosts
-            .first()
-            .cloned()
-            .unwrap_or_else(|| imagestream_core::config::DEFAULT_STREAM_HOST.to_owned()),
-    }
-}
+pub use super::settings::{ImportSettings, import_settings};
 
 #[derive(Debug)]
 struct State {
@@ -266,7 +241,8 @@ impl Importer {
                     // The status shows the last import.
                     m.handled = None;
                 }
-                if !plan.scheduled || import::pinned_and_done(is, &plan) {
+                let scheduled = plan.scheduled && !self.settings.disable_scheduled_import;
+                if !scheduled || import::pinned_and_done(is, &plan) {
                     if let Some(m) = memo {
                         m.due = None;
                     }
@@ -340,6 +316,24 @@ impl Importer {
             }
         }
         self.import_stream(&snap, &entry, &plans, &invalid).await
+    }
+
+    /// Every tag of the repository `image` names, and the repository
+    /// (`HOST/PATH`) they were listed in (`import-image --all`).
+    pub async fn list_tags(
+        &self,
+        namespace: &str,
+        image: &str,
+        insecure: bool,
+    ) -> Result<(String, Vec<String>), String> {
+        let keyring = self
+            .backend
+            .keyring(&self.store.load_full(), namespace)
+            .await;
+        self.registries
+            .list_tags(image, namespace, &keyring, insecure, &self.settings)
+            .await
+            .map_err(|f| f.message)
     }
 
     async fn import_stream(
@@ -473,6 +467,7 @@ impl Importer {
                         image: String::new(),
                         insecure: false,
                         pinned: false,
+                        mode: None,
                     },
                     result: why.clone(),
                 }));
@@ -526,7 +521,10 @@ impl Importer {
 
     async fn import_registry(&self, plan: &TagPlan, ns: &str, keyring: &Keyring) -> Outcome {
         let Source::Registry {
-            image, insecure, ..
+            image,
+            insecure,
+            mode,
+            ..
         } = &plan.source
         else {
             return Outcome::Failed {
@@ -534,34 +532,10 @@ impl Importer {
                 message: "not a registry tag".into(),
             };
         };
-        match self.registries.host_of(image) {
-            Ok(host) if !import::registry_allowed(&host, &self.settings.allowed_registries) => {
-                return Outcome::Failed {
-                    reason: Reason::Forbidden,
-                    message: format!(
-                        "registry {host} is not in import.allowedRegistries ({})",
-                        self.settings.allowed_registries.join(", ")
-                    ),
-                };
-            }
-            Ok(_) => {}
-            Err(f) => {
-                return Outcome::Failed {
-                    reason: f.reason,
-                    message: f.message,
-                };
-            }
-        }
-        match self.registries.digest(image, ns, keyring, *insecure).await {
-            Ok(found) => Outcome::Image {
-                reference: found.reference,
-                digest: found.digest,
-            },
-            Err(f) => Outcome::Failed {
-                reason: f.reason,
-                message: f.message,
-            },
-        }
+        let mode = mode.unwrap_or(self.settings.default_import_mode);
+        self.registries
+            .import(image, ns, keyring, *insecure, mode, &self.settings)
+            .await
     }
 
     fn count(&self, outcome: &Outcome) {

@@ -118,6 +118,7 @@ mod tests {
                 image: "quay.io/a/b:1".into(),
                 insecure: false,
                 pinned: false,
+                mode: None,
             },
             result: "sha256:0".into(),
         }

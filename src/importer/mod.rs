@@ -3,6 +3,8 @@
 
 pub mod backend;
 pub mod controller;
+mod lookup;
 pub mod memo;
 pub mod registry;
 mod schedule;
+pub mod settings;

@@ -16,7 +16,6 @@ use tokio::sync::Semaphore;
 
 use imagestream_core::import::Reason;
 use imagestream_core::pullsecret::{Credential, Keyring};
-use imagestream_core::reference::ImageRef;
 
 /// How the registry client behaves.
 #[derive(Debug, Clone)]
@@ -60,18 +59,49 @@ pub struct Failure {
     pub retry_after: Option<Duration>,
     /// A TLS request was answered in plain HTTP.
     plain_http: bool,
+    /// The registry has the image (not its Legacy platform): search no further.
+    pub(super) found: bool,
 }
 
 impl Failure {
-    fn new(reason: Reason, message: impl Into<String>) -> Failure {
+    pub(super) fn new(reason: Reason, message: impl Into<String>) -> Failure {
         Failure {
             reason,
             message: message.into(),
             retry_after: None,
             plain_http: false,
+            found: false,
         }
     }
 }
+
+/// What is asked of a registry.
+pub(super) enum Ask {
+    /// The digest the reference points at (a HEAD, else a GET).
+    Digest,
+    /// The manifest itself, and its digest (a GET).
+    Manifest,
+    /// One page of the repository's tag list, after `last`.
+    Tags { n: usize, last: Option<String> },
+}
+
+/// A registry's answer to an [`Ask`].
+pub(super) enum Answer {
+    Digest(String),
+    Manifest(bytes::Bytes, String),
+    Tags(Vec<String>),
+}
+
+/// Tags asked for per page of a tag list.
+pub(super) const TAG_PAGE: usize = 1000;
+
+/// Every manifest type an import takes, indexes and lists included.
+const MANIFEST_TYPES: &[&str] = &[
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
 
 /// How a registry is spoken to.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -118,57 +148,16 @@ impl Registries {
         }
     }
 
-    /// The registry host an image is pulled from.
-    pub fn host_of(&self, image: &str) -> Result<String, Failure> {
-        Ok(self.reference(image)?.0.resolve_registry().to_owned())
-    }
-
-    fn reference(&self, image: &str) -> Result<(Reference, String), Failure> {
-        let parsed = ImageRef::parse(image).map_err(|e| {
-            Failure::new(
-                Reason::InternalError,
-                format!("{image:?} is not an image reference: {e}"),
-            )
-        })?;
-        let registry = match parsed.registry() {
-            Some(r) => r.to_owned(),
-            None => self
-                .config
-                .search_registries
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "docker.io".to_owned()),
-        };
-        let docker_hub = matches!(
-            registry.as_str(),
-            "docker.io" | "index.docker.io" | "registry-1.docker.io"
-        );
-        let repository = if docker_hub && !parsed.repository().contains('/') {
-            format!("library/{}", parsed.repository())
-        } else {
-            parsed.repository().to_owned()
-        };
-        let repo = format!("{registry}/{repository}");
-        let reference = match (parsed.digest(), parsed.tag()) {
-            (Some(d), _) => Reference::with_digest(registry, repository, d.to_owned()),
-            (None, t) => {
-                Reference::with_tag(registry, repository, t.unwrap_or("latest").to_owned())
-            }
-        };
-        Ok((reference, repo))
-    }
-
-    /// The digest `image` points at: each matching credential in turn, then
-    /// anonymous (also after an authentication failure). `keyring` holds the
-    /// pull secrets of `namespace`, which an error names.
-    pub async fn digest(
+    /// One question to one registry: each matching credential in turn, then
+    /// anonymous (also after an authentication failure).
+    pub(super) async fn ask(
         &self,
-        image: &str,
+        reference: &Reference,
         namespace: &str,
         keyring: &Keyring,
         insecure: bool,
-    ) -> Result<Found, Failure> {
-        let (reference, repo) = self.reference(image)?;
+        ask: &Ask,
+    ) -> Result<Answer, Failure> {
         let host = reference.registry().to_owned();
         if let Some(left) = self.paused_for(&host) {
             return Err(Failure {
@@ -191,20 +180,15 @@ impl Registries {
         attempts.push(None);
         let mut first_auth_failure: Option<Failure> = None;
         for cred in attempts {
-            match self.fetch(&reference, &host, cred, insecure).await {
-                Ok(digest) => {
-                    return Ok(Found {
-                        reference: format!("{repo}@{digest}"),
-                        digest,
-                    });
-                }
+            match self.fetch(reference, &host, cred, insecure, ask).await {
+                Ok(answer) => return Ok(answer),
                 Err(f) if matches!(f.reason, Reason::Unauthorized | Reason::Forbidden) => {
                     first_auth_failure.get_or_insert(f);
                 }
                 Err(mut f) => {
                     if f.retry_after.is_some() {
                         let after = self
-                            .probe_retry_after(&reference, insecure)
+                            .probe_retry_after(reference, insecure)
                             .await
                             .unwrap_or(DEFAULT_BACKOFF);
                         f.retry_after = Some(after);
@@ -248,18 +232,19 @@ impl Registries {
         host: &str,
         cred: Option<Credential>,
         insecure: bool,
-    ) -> Result<String, Failure> {
+        ask: &Ask,
+    ) -> Result<Answer, Failure> {
         if !insecure {
             return self
-                .fetch_over(reference, host, cred.as_ref(), Transport::Verified)
+                .fetch_over(reference, host, cred.as_ref(), Transport::Verified, ask)
                 .await;
         }
         match self
-            .fetch_over(reference, host, cred.as_ref(), Transport::Unverified)
+            .fetch_over(reference, host, cred.as_ref(), Transport::Unverified, ask)
             .await
         {
             Err(f) if f.plain_http => {
-                self.fetch_over(reference, host, cred.as_ref(), Transport::PlainHttp)
+                self.fetch_over(reference, host, cred.as_ref(), Transport::PlainHttp, ask)
                     .await
             }
             answer => answer,
@@ -272,7 +257,8 @@ impl Registries {
         host: &str,
         cred: Option<&Credential>,
         transport: Transport,
-    ) -> Result<String, Failure> {
+        ask: &Ask,
+    ) -> Result<Answer, Failure> {
         let client = self.client(host, cred, transport)?;
         let auth = match cred {
             Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.clone()),
@@ -283,11 +269,23 @@ impl Registries {
                 Failure::new(Reason::InternalError, "registry client is shutting down")
             })?;
         let started = Instant::now();
-        let answer = tokio::time::timeout(
-            self.config.timeout,
-            client.fetch_manifest_digest(reference, &auth),
-        )
-        .await;
+        let request = async {
+            match ask {
+                Ask::Digest => client
+                    .fetch_manifest_digest(reference, &auth)
+                    .await
+                    .map(Answer::Digest),
+                Ask::Manifest => client
+                    .pull_manifest_raw(reference, &auth, MANIFEST_TYPES)
+                    .await
+                    .map(|(body, digest)| Answer::Manifest(body, digest)),
+                Ask::Tags { n, last } => client
+                    .list_tags(reference, &auth, Some(*n), last.as_deref())
+                    .await
+                    .map(|page| Answer::Tags(page.tags)),
+            }
+        };
+        let answer = tokio::time::timeout(self.config.timeout, request).await;
         if let Some(observe) = &self.on_request {
             observe(started.elapsed());
         }
@@ -299,7 +297,7 @@ impl Registries {
                     self.config.timeout.as_secs()
                 ),
             )),
-            Ok(Ok(digest)) => Ok(digest),
+            Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => {
                 let mut f = classify(&e, reference);
                 // A registry (or a proxy before it) may echo what it was sent.
@@ -389,6 +387,11 @@ impl Registries {
             .to_str()
             .ok()?;
         parse_retry_after(value)
+    }
+
+    /// Where names with no registry are looked up (`import.searchRegistries`).
+    pub(super) fn search_registries(&self) -> &[String] {
+        &self.config.search_registries
     }
 
     fn paused_for(&self, host: &str) -> Option<Duration> {
@@ -634,21 +637,5 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
-    }
-
-    #[test]
-    fn short_docker_hub_names_get_library() {
-        let r = Registries::new(RegistryConfig::default());
-        let (reference, repo) = r.reference("nginx:1.27").expect("parses");
-        assert_eq!(repo, "docker.io/library/nginx");
-        assert_eq!(reference.tag(), Some("1.27"));
-        let (_, repo) = r.reference("quay.io/x/app@sha256:1111111111111111111111111111111111111111111111111111111111111111").expect("parses");
-        assert_eq!(repo, "quay.io/x/app");
-        let (reference, repo) = r.reference("localhost:5000/team/app").expect("parses");
-        assert_eq!(
-            (repo.as_str(), reference.tag()),
-            ("localhost:5000/team/app", Some("latest"))
-        );
-        assert!(r.reference("Not A Ref").is_err());
     }
 }

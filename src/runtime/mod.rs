@@ -105,6 +105,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             }
             Err(e) => e.report(),
         },
+        Command::ImportImage(args) if args.all => cli::bulk::import_all(&global, args).await,
         Command::ImportImage(args) => cli::images::import_image(&global, args).await,
         Command::Tag(args) => cli::tag::run(&global, args).await,
         Command::Describe(args) => cli::images::describe(&global, &args.name).await,

@@ -366,6 +366,7 @@ impl TriggerController {
                 path: c.pointer.clone(),
                 requested: c.old.clone(),
                 resolved: Some(c.new.clone()),
+                pinned: None,
                 stream: Some(c.stream.clone()),
                 tag: Some(c.tag.clone()),
                 access: "allowed".to_owned(),

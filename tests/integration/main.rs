@@ -12,6 +12,7 @@ mod events;
 mod fakeapi;
 mod faults;
 mod importer;
+mod importmodes;
 mod leader;
 mod manifests;
 mod observability;

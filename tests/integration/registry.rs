@@ -55,7 +55,7 @@ pub struct Registry {
     /// `notifications:` of config.yml ([`Registry::start_notifying`]).
     notify: Option<String>,
     /// When the last `skopeo copy` ended (before the push is checked).
-    copied_at: std::cell::Cell<Option<Instant>>,
+    copied_at: std::sync::Mutex<Option<Instant>>,
     bin: PathBuf,
     child: Option<Child>,
     /// Holds config.yml, htpasswd, registry.log and storage/.
@@ -148,7 +148,7 @@ impl Registry {
             password: PASSWORD,
             auth,
             notify,
-            copied_at: std::cell::Cell::new(None),
+            copied_at: std::sync::Mutex::new(None),
             bin,
             child: None,
             dir,
@@ -276,11 +276,21 @@ impl Registry {
     /// Pushes a multi-arch image, an OCI image index of linux/amd64 and
     /// linux/arm64 manifests, to REPO:TAG; returns the index digest.
     pub fn push_index(&self, repo: &str, tag: &str, seed: &str) -> String {
+        self.push_index_children(repo, tag, seed).0
+    }
+
+    /// [`Registry::push_index`], returning the index digest and the digests
+    /// of its linux/amd64 and linux/arm64 manifests, in that order.
+    pub fn push_index_children(&self, repo: &str, tag: &str, seed: &str) -> (String, Vec<String>) {
         let layout = Layout::new(&self.dir);
+        let children: Vec<Blob> = ["amd64", "arm64"]
+            .iter()
+            .map(|arch| layout.image(seed, arch))
+            .collect();
         let manifests: Vec<Value> = ["amd64", "arm64"]
             .iter()
-            .map(|arch| {
-                let m = layout.image(seed, arch);
+            .zip(&children)
+            .map(|(arch, m)| {
                 json!({
                     "mediaType": OCI_MANIFEST,
                     "digest": m.digest,
@@ -297,7 +307,8 @@ impl Registry {
             }))
             .with_type(OCI_INDEX);
         layout.finish(&index, tag);
-        self.copy_and_check(&layout, repo, tag, &index.digest, OCI_INDEX)
+        let digest = self.copy_and_check(&layout, repo, tag, &index.digest, OCI_INDEX);
+        (digest, children.into_iter().map(|c| c.digest).collect())
     }
 
     fn copy_and_check(
@@ -329,7 +340,7 @@ impl Registry {
             .arg(format!("oci:{}:{tag}", layout.root().display()))
             .arg(format!("docker://{}/{repo}:{tag}", self.host));
         run(&mut skopeo, "skopeo copy");
-        self.copied_at.set(Some(Instant::now()));
+        *self.copied_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         let pushed = fs::read_to_string(&digest_file).expect("read skopeo --digestfile");
         let served = self.head_manifest(repo, tag);
         let served_digest = served.header("docker-content-digest").unwrap_or("");
@@ -349,7 +360,57 @@ impl Registry {
     /// When the last push's `skopeo copy` ended: a push is complete for
     /// the registry (and its notification sent) from then on.
     pub fn copied_at(&self) -> Option<Instant> {
-        self.copied_at.get()
+        *self.copied_at.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tags the manifest of REPO:TAG as each of `new_tags` too (one manifest
+    /// PUT each, no blobs copied): a repository of many tags in moments.
+    pub fn add_tags(&self, repo: &str, tag: &str, new_tags: &[String]) {
+        let manifest = self.get_manifest(repo, tag);
+        assert_eq!(manifest.status, 200, "GET {repo}:{tag}");
+        let media_type = manifest
+            .header("content-type")
+            .unwrap_or(OCI_MANIFEST)
+            .to_owned();
+        // Eight connections at once: the registry syncs each PUT to disk.
+        let chunk = new_tags.len().div_ceil(8).max(1);
+        thread::scope(|scope| {
+            for part in new_tags.chunks(chunk) {
+                let (manifest, media_type) = (&manifest, &media_type);
+                scope.spawn(move || self.put_manifests(repo, part, media_type, &manifest.body));
+            }
+        });
+    }
+
+    fn put_manifests(&self, repo: &str, new_tags: &[String], media_type: &str, body: &[u8]) {
+        for new in new_tags {
+            let path = format!("/v2/{repo}/manifests/{new}");
+            let mut stream =
+                TcpStream::connect_timeout(&self.addr, HTTP_BOUND).expect("connect to registry");
+            stream.set_read_timeout(Some(HTTP_BOUND)).expect("timeout");
+            stream.set_write_timeout(Some(HTTP_BOUND)).expect("timeout");
+            let mut head = format!(
+                "PUT {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: {media_type}\r\nContent-Length: {}\r\n",
+                self.host,
+                body.len()
+            );
+            if self.auth {
+                let creds = base64(format!("{}:{}", self.user, self.password).as_bytes());
+                head.push_str(&format!("Authorization: Basic {creds}\r\n"));
+            }
+            head.push_str("\r\n");
+            stream.write_all(head.as_bytes()).expect("write PUT");
+            stream.write_all(body).expect("write manifest");
+            let mut raw = Vec::new();
+            stream.read_to_end(&mut raw).expect("read PUT answer");
+            let r = parse_response(&raw, false).expect("PUT answer");
+            assert_eq!(
+                r.status,
+                201,
+                "PUT {path}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+        }
     }
 
     /// Deletes the manifest REPO@DIGEST; docker-registry 2.8 also drops every

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::admission::decision::{Access, Endpoint, Evaluation, ImageDecision};
 use crate::admission::jsonw;
 use crate::admission::workload::Holder;
-use crate::stream::resolve::{Resolution, StreamName};
+use crate::stream::resolve::{Resolution, StreamName, pinned};
 
 /// One admission decision, as written to the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -54,6 +54,10 @@ pub struct AuditImage {
     pub requested: String,
     /// The pinned reference, when the image resolved.
     pub resolved: Option<String>,
+    /// `false` when `resolved` names no digest (a `reference: true` tag, as
+    /// OpenShift resolves it): absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pinned: Option<bool>,
     /// `NS/NAME` of the stream the image names, if any.
     pub stream: Option<String>,
     pub tag: Option<String>,
@@ -197,6 +201,7 @@ fn image(eval: &Evaluation<'_>, img: &ImageDecision<'_>, endpoint: Endpoint) -> 
         path: img.path(eval.kind).to_string(),
         requested: img.requested.to_owned(),
         resolved: facts.resolved.map(str::to_owned),
+        pinned: facts.resolved.filter(|r| !pinned(r)).map(|_| false),
         stream: facts.stream.map(|s| s.to_string()),
         tag: facts.tag.map(str::to_owned),
         access: facts.access.to_owned(),
@@ -311,6 +316,9 @@ fn write_image(
     jsonw::string(out, img.requested);
     out.extend_from_slice(b",\"resolved\":");
     jsonw::opt_string(out, resolved);
+    if resolved.is_some_and(|r| !pinned(r)) {
+        out.extend_from_slice(b",\"pinned\":false");
+    }
     out.extend_from_slice(b",\"stream\":");
     match stream {
         Some(s) => {

@@ -3,6 +3,7 @@
 
 use crate::admission::decision::{Endpoint, Evaluation, ImageDecision, ImagePath, Verdict};
 use crate::admission::jsonw;
+use crate::stream::resolve::pinned;
 
 /// Audit annotation values longer than this are cut, so one huge pod cannot
 /// bloat every line of the API server's audit log.
@@ -70,7 +71,7 @@ fn patch_base64(out: &mut Vec<u8>, ops: &[(ImagePath, std::sync::Arc<str>)]) {
     base64_simd::STANDARD.encode_append(&patch, out);
 }
 
-/// `,"auditAnnotations":{…}` with `denied-images` and `resolved-images`,
+/// `,"auditAnnotations":{…}` with `denied-images`, `resolved-images` and `unpinned-images`,
 /// each a JSON array (as a string) cut to the limit; nothing when both are empty.
 fn audit_annotations(out: &mut Vec<u8>, eval: &Evaluation<'_>, endpoint: Endpoint) {
     let mut annotations = Annotations {
@@ -85,6 +86,15 @@ fn audit_annotations(out: &mut Vec<u8>, eval: &Evaluation<'_>, endpoint: Endpoin
     });
     let resolved = eval.images.iter().filter(|img| img.resolved().is_some());
     annotations.array("resolved-images", "resolved", resolved, |img| {
+        img.resolved().map(|i| &**i).unwrap_or_default()
+    });
+    // `reference: true` tags resolve to their source unpinned: listed apart,
+    // so that an operator can find every image that may change under a pod.
+    let unpinned = eval
+        .images
+        .iter()
+        .filter(|img| img.resolved().is_some_and(|r| !pinned(r)));
+    annotations.array("unpinned-images", "resolved", unpinned, |img| {
         img.resolved().map(|i| &**i).unwrap_or_default()
     });
     if annotations.opened {

@@ -1,7 +1,9 @@
 //! The importer's decisions, without I/O: which tags need an import, where
 //! each tag's image comes from, and the status an import result makes.
 
+pub mod bulk;
 pub mod local;
+pub mod mode;
 
 use std::fmt;
 
@@ -21,6 +23,8 @@ pub enum Source {
         insecure: bool,
         /// `from.name` names a digest: imported once, never again.
         pinned: bool,
+        /// `importPolicy.importMode` as written; `None` takes `import.defaultImportMode`.
+        mode: Option<crate::stream::ImportMode>,
     },
     /// Another tag (`from.kind: ImageStreamTag`, what `tag --alias` makes): follows it.
     Tag {
@@ -128,6 +132,7 @@ pub fn plans(is: &ImageStream) -> Vec<Result<TagPlan, (String, String)>> {
                     image: from_name.to_owned(),
                     insecure: tag.is_insecure(),
                     pinned: r.digest().is_some(),
+                    mode: tag.import_policy.as_ref().and_then(|p| p.import_mode),
                 }),
                 Err(e) => Err(format!(
                     "from.name {from_name:?} is not an image reference: {e}"
@@ -200,11 +205,22 @@ pub fn spec_changed(is: &ImageStream, plan: &TagPlan) -> bool {
         Some(recorded) if plan.generation > recorded => true,
         Some(_) => match (&plan.source, list.and_then(|l| l.latest())) {
             (Source::Registry { image, .. }, Some(item)) => {
-                let want = pull_repository(image);
                 let have = ImageRef::parse(&item.docker_image_reference)
                     .ok()
                     .and_then(|r| pull_repository(r.name()));
-                want.is_some() && have.is_some() && want != have
+                match (ImageRef::parse(image), have) {
+                    // A name without a registry was found in one of the
+                    // search registries: the same repository in any of them.
+                    (Ok(r), Some(have)) if r.registry().is_none() => {
+                        let path = r.repository();
+                        !(have.ends_with(&format!("/{path}"))
+                            || (!path.contains('/') && have.ends_with(&format!("/library/{path}"))))
+                    }
+                    (_, have) => {
+                        let want = pull_repository(image);
+                        want.is_some() && have.is_some() && want != have
+                    }
+                }
             }
             _ => false,
         },
@@ -224,11 +240,13 @@ pub fn pinned_and_done(is: &ImageStream, plan: &TagPlan) -> bool {
     let digest = ImageRef::parse(image)
         .ok()
         .and_then(|r| r.digest().map(str::to_owned));
-    let current = is
-        .status_tag(&plan.tag)
-        .and_then(|l| l.latest())
-        .map(|i| &*i.image);
-    digest.is_some() && digest.as_deref() == current
+    let latest = is.status_tag(&plan.tag).and_then(|l| l.latest());
+    let current = latest.map(|i| &*i.image);
+    // In Legacy mode a pinned index records its platform's manifest, not the
+    // pinned digest: imported at the tag's generation is done too.
+    let imported_now =
+        latest.is_some_and(|i| plan.generation > 0 && i.generation >= plan.generation);
+    digest.is_some() && (digest.as_deref() == current || imported_now)
 }
 
 /// Folds one tag's import result into the status: a new history item only
@@ -458,7 +476,8 @@ spec:
                 source: Source::Registry {
                     image: "quay.io/x/app:1".into(),
                     insecure: true,
-                    pinned: false
+                    pinned: false,
+                    mode: None
                 },
                 generation: 4,
                 scheduled: true
@@ -513,7 +532,11 @@ spec:
   - {{name: bumped, generation: 5, from: {{kind: DockerImage, name: "quay.io/x/app:1"}}}}
   - {{name: failed, generation: 2, from: {{kind: DockerImage, name: "quay.io/x/app:1"}}}}
   - {{name: pin, from: {{kind: DockerImage, name: "quay.io/x/app@{D1}"}}}}
+  - {{name: legacy-pin, generation: 3, from: {{kind: DockerImage, name: "quay.io/x/app@{D1}"}}}}
   - {{name: moved, generation: 3, from: {{kind: DockerImage, name: "quay.io/y/other:1"}}}}
+  - {{name: searched, generation: 3, from: {{kind: DockerImage, name: "x/app:1"}}}}
+  - {{name: short, generation: 3, from: {{kind: DockerImage, name: "app:1"}}}}
+  - {{name: elsewhere, generation: 3, from: {{kind: DockerImage, name: "y/app:1"}}}}
 status:
   tags:
   - tag: done
@@ -526,6 +549,14 @@ status:
   - tag: pin
     items: [{{created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.io/x/app@{D1}", image: "{D1}", generation: 0}}]
   - tag: moved
+    items: [{{created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.io/x/app@{D1}", image: "{D1}", generation: 3}}]
+  - tag: legacy-pin
+    items: [{{created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.io/x/app@{D2}", image: "{D2}", generation: 3}}]
+  - tag: searched
+    items: [{{created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.io/x/app@{D1}", image: "{D1}", generation: 3}}]
+  - tag: short
+    items: [{{created: "2026-01-01T00:00:00Z", dockerImageReference: "docker.io/library/app@{D1}", image: "{D1}", generation: 3}}]
+  - tag: elsewhere
     items: [{{created: "2026-01-01T00:00:00Z", dockerImageReference: "quay.io/x/app@{D1}", image: "{D1}", generation: 3}}]
 "#
         ));
@@ -548,7 +579,13 @@ status:
                 ("bumped".into(), true, false),
                 ("failed".into(), false, false),
                 ("pin".into(), false, true),
+                // A pinned index imported in Legacy mode holds its platform's manifest.
+                ("legacy-pin".into(), false, true),
                 ("moved".into(), true, false),
+                // Found through import.searchRegistries: not a change.
+                ("searched".into(), false, false),
+                ("short".into(), false, false),
+                ("elsewhere".into(), true, false),
             ]
         );
     }

@@ -9,7 +9,7 @@
 
 use crate::reference::{ImageRef, is_sha256_digest};
 use crate::stream::{
-    FROM_KIND_DOCKER_IMAGE, FROM_KIND_IMAGE_STREAM_IMAGE, FROM_KIND_IMAGE_STREAM_TAG,
+    FROM_KIND_DOCKER_IMAGE, FROM_KIND_IMAGE_STREAM_IMAGE, FROM_KIND_IMAGE_STREAM_TAG, ImportMode,
     ObjectReference, TagImportPolicy, TagReference, TagReferencePolicy, TagReferencePolicyType,
 };
 
@@ -258,6 +258,8 @@ pub struct TagFlags {
     pub scheduled: bool,
     pub insecure: bool,
     pub reference_policy: Option<TagReferencePolicyType>,
+    /// `--import-mode`: which digest of a multi-platform image is pinned.
+    pub import_mode: Option<ImportMode>,
 }
 
 /// The flags that only some sources take, checked before anything is read.
@@ -265,9 +267,11 @@ pub fn check_flags(source: &TagSource, flags: &TagFlags) -> Result<(), String> {
     if flags.alias && !matches!(source, TagSource::StreamTag { .. }) {
         return Err("--alias follows a stream tag: SOURCE must be [NS/]STREAM:TAG".into());
     }
-    if (flags.scheduled || flags.insecure) && !matches!(source, TagSource::Registry(_)) {
+    let imports = flags.scheduled || flags.insecure || flags.import_mode.is_some();
+    if imports && !matches!(source, TagSource::Registry(_)) {
         return Err(
-            "--scheduled and --insecure are for registry images; this SOURCE is a stream's".into(),
+            "--scheduled, --insecure and --import-mode are for registry images; this SOURCE is a stream's"
+                .into(),
         );
     }
     Ok(())
@@ -303,7 +307,8 @@ pub fn spec_tag(
             Some(namespace),
         ),
     };
-    let import = matches!(source, Resolved::Registry(_)) && (flags.scheduled || flags.insecure);
+    let import = matches!(source, Resolved::Registry(_))
+        && (flags.scheduled || flags.insecure || flags.import_mode.is_some());
     TagReference {
         name: tag.to_owned(),
         from: Some(ObjectReference {
@@ -319,7 +324,7 @@ pub fn spec_tag(
         import_policy: import.then(|| TagImportPolicy {
             scheduled: flags.scheduled.then_some(true),
             insecure: flags.insecure.then_some(true),
-            ..TagImportPolicy::default()
+            import_mode: flags.import_mode,
         }),
         reference_policy: flags
             .reference_policy

@@ -65,7 +65,8 @@ pub enum Resolution<'i> {
         stream: StreamName<'i>,
         selector: Selector<'i>,
         form: Form,
-        /// `REPO@sha256:…`
+        /// `REPO@sha256:…`, or a `reference: true` tag's `from.name` as
+        /// written (see [`pinned`]).
         image: Arc<str>,
     },
     /// A stream reference that cannot be pinned; the reason says which and how to fix it.
@@ -75,6 +76,12 @@ pub enum Resolution<'i> {
         form: Form,
         reason: String,
     },
+}
+
+/// A resolved image names a digest. Only a `reference: true` tag resolves
+/// to one that may not: the audit record and `auditAnnotations` say so.
+pub fn pinned(image: &str) -> bool {
+    image.contains("@sha256:") || ImageRef::parse(image).is_ok_and(|r| r.digest().is_some())
 }
 
 /// What a resolution needs besides the snapshot.
@@ -235,7 +242,9 @@ fn pin_tag(
             "imagestream {stream} has no tag {tag:?} ({known}); add it with: imagestream-webhook tag SOURCE {name}:{tag} -n {ns}{scope}"
         ));
     };
-    if let Some(image) = &t.current {
+    // A reference tag is never imported: OpenShift records its `from.name`
+    // as the tag's newest event, so it wins over any image imported before.
+    if let Some(image) = t.reference.as_ref().or(t.current.as_ref()) {
         return Ok(image.clone());
     }
     if let Some(why) = &t.unusable {
@@ -401,6 +410,24 @@ status:
         let deep = format!("{HOST}/a/b/c");
         let why = reason(&run(&s, "toms-project", false, &deep));
         assert!(why.contains("must be named"), "{why}");
+    }
+
+    /// A `reference: true` tag resolves to its `from.name` as written, even
+    /// over an image imported before it became one; a digest there is pinned.
+    #[test]
+    fn reference_tags_resolve_to_their_source() {
+        let is = stream(&format!(
+            "metadata: {{name: app, namespace: ns}}\nspec:\n  lookupPolicy: {{local: true}}\n  tags:\n  - {{name: ref, reference: true, from: {{kind: DockerImage, name: \"quay.io/x/app:1\"}}}}\n  - {{name: pin, reference: true, from: {{kind: DockerImage, name: \"quay.io/x/app@{D1}\"}}}}\n  - {{name: was, reference: true, from: {{kind: DockerImage, name: \"quay.io/x/app:2\"}}}}\n  - {{name: bad, reference: true, from: {{kind: DockerImage, name: \"Not A Ref\"}}}}\nstatus:\n  tags:\n  - tag: was\n    items: [{{created: \"2026-01-01T00:00:00Z\", dockerImageReference: \"quay.io/x/app@{D2}\", image: \"{D2}\", generation: 1}}]\n"
+        ));
+        let s = Snapshot::build([Arc::new(is)]);
+        let got = |image| resolved(&run(&s, "ns", false, image));
+        assert_eq!(got("app:ref").as_deref(), Some("quay.io/x/app:1"));
+        assert!(!pinned("quay.io/x/app:1"));
+        let pin = format!("quay.io/x/app@{D1}");
+        assert_eq!(got("app:pin"), Some(pin.clone()));
+        assert!(pinned(&pin));
+        assert_eq!(got("app:was").as_deref(), Some("quay.io/x/app:2"));
+        assert!(reason(&run(&s, "ns", false, "app:bad")).contains("not yet imported"));
     }
 
     /// Status text quoted in a reason (as a registry worded an import

@@ -155,6 +155,9 @@ pub struct TagEntry {
     pub import_failure: Option<Box<str>>,
     /// Why the newest item could not be pinned (it names no digest).
     pub unusable: Option<Box<str>>,
+    /// A `reference: true` tag's `from.name`: never imported, and pods get
+    /// it as written (unpinned, unless it names a digest), as in OpenShift.
+    pub reference: Option<Arc<str>>,
 }
 
 impl Snapshot {
@@ -273,6 +276,11 @@ impl StreamEntry {
                 compile_tag(list, &mut tags[i].1, &mut images);
             }
         }
+        for spec in is.spec_tags() {
+            if let (Some(from), Some(&i)) = (reference_of(spec), at_name.get(spec.name.as_str())) {
+                tags[i].1.reference = Some(Arc::from(from));
+            }
+        }
         let images = images.build();
         tags.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let lookup_local = is.lookup_local();
@@ -315,6 +323,16 @@ impl StreamEntry {
     pub fn tag_names(&self) -> impl ExactSizeIterator<Item = &str> {
         self.tags.iter().map(|(name, _)| &**name)
     }
+}
+
+/// The image a `reference: true` tag points pods at: its `from.name` when
+/// that is a registry image reference.
+fn reference_of(tag: &crate::stream::TagReference) -> Option<&str> {
+    let from = tag.from_name()?;
+    (tag.is_reference()
+        && tag.from_kind() == Some(crate::stream::FROM_KIND_DOCKER_IMAGE)
+        && crate::reference::ImageRef::parse(from).is_ok())
+    .then_some(from)
 }
 
 /// The stream with each tag's history cut to its newest item, without the
