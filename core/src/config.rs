@@ -87,6 +87,11 @@ pub struct ImportConfig {
     pub history_limit: usize,
     /// Registry requests in flight at once, over every registry.
     pub max_concurrent_requests: usize,
+    /// The platform whose config is read for a multi-arch tag (an index), as
+    /// OpenShift's importer prefers one: its architecture and OS.
+    pub prefer_arch: String,
+    #[serde(rename = "preferOS")]
+    pub prefer_os: String,
 }
 
 impl Default for ImportConfig {
@@ -98,7 +103,16 @@ impl Default for ImportConfig {
             allowed_registries: Vec::new(),
             history_limit: 10,
             max_concurrent_requests: 8,
+            prefer_arch: "amd64".to_owned(),
+            prefer_os: "linux".to_owned(),
         }
+    }
+}
+
+impl ImportConfig {
+    /// The platform read for a multi-arch tag (`preferOS`/`preferArch`).
+    pub fn prefer(&self) -> crate::image::Platform {
+        crate::image::Platform::new(&self.prefer_os, &self.prefer_arch)
     }
 }
 
@@ -138,6 +152,17 @@ impl Config {
         if self.import.max_concurrent_requests == 0 {
             return Err("import.maxConcurrentRequests must be at least 1".into());
         }
+        for (key, value) in [
+            ("import.preferArch", &self.import.prefer_arch),
+            ("import.preferOS", &self.import.prefer_os),
+        ] {
+            let word = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_';
+            if value.is_empty() || !value.bytes().all(word) {
+                return Err(format!(
+                    "{key} {value:?} is not a platform name such as amd64, arm64 or linux"
+                ));
+            }
+        }
         if self.directory.max_file_bytes == 0 {
             return Err("directory.maxFileBytes must be at least 1".into());
         }
@@ -164,6 +189,21 @@ mod tests {
         assert_eq!(cfg.import.history_limit, 3);
         assert_eq!(cfg.import.minimum_interval_seconds, 900);
         assert_eq!(cfg.directory.max_file_bytes, 32 << 20);
+        assert_eq!(
+            (
+                cfg.import.prefer_arch.as_str(),
+                cfg.import.prefer_os.as_str()
+            ),
+            ("amd64", "linux")
+        );
+        let cfg = Config::parse("import: {preferArch: arm64, preferOS: windows}").expect("parses");
+        assert_eq!(
+            (
+                cfg.import.prefer_arch.as_str(),
+                cfg.import.prefer_os.as_str()
+            ),
+            ("arm64", "windows")
+        );
         let cfg = Config::parse("directory:\n  maxFileBytes: 1048576\n").expect("parses");
         assert_eq!(cfg.directory.max_file_bytes, 1 << 20);
     }
@@ -179,6 +219,9 @@ mod tests {
             "import: {bogus: 1}",
             "directory: {maxFileBytes: 0}",
             "directory: {maxFileByte: 10}",
+            "import: {preferArch: \"\"}",
+            "import: {preferOS: Linux}",
+            "import: {preferOs: linux}",
         ] {
             assert!(Config::parse(bad).is_err(), "{bad}");
         }

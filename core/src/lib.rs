@@ -1,7 +1,8 @@
 //! The decisions of imagestream-webhook, with no I/O: image references, the
 //! ImageStream types and the snapshot streams are resolved in, what admission
 //! answers and records, RBAC, pull-secret matching, import planning, trigger
-//! patches, `describe`, and the reading of manifests and the config file.
+//! patches, `describe`, image records and what `new-app` makes of them, and
+//! the reading of manifests and the config file.
 //!
 //! It may not use a Kubernetes client, an async runtime, a network or TLS
 //! stack, metrics or log output: every input comes in as a value and every
@@ -12,9 +13,12 @@
 pub mod access;
 pub mod admission;
 pub mod config;
+pub mod crds;
 pub mod describe;
+pub mod image;
 pub mod import;
 pub mod manifest;
+pub mod output;
 pub mod pullsecret;
 pub mod rbac;
 pub mod reference;

@@ -48,7 +48,7 @@ pub enum Command {
     Review(ReviewArgs),
     /// Make a CA and a serving certificate for the webhook; prints the caBundle.
     Certs(CertsArgs),
-    /// Print the ImageStream CustomResourceDefinition.
+    /// Print the CustomResourceDefinitions (ImageStream, Image) as one multi-document YAML.
     Crd,
     /// May a service account use a stream? Prints the answer and why; exit 1 when denied.
     CheckAccess(CheckAccessArgs),

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use tracing_subscriber::EnvFilter;
 
-use imagestream_core::stream;
 use imagestream_core::stream::snapshot::Snapshot;
 
 use crate::access::sar::{SarChecker, sar_config};
@@ -119,12 +118,12 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 Err(e) => done(Err(e.to_string())),
             }
         }
-        Command::Crd => match stream::crd_yaml() {
+        Command::Crd => match imagestream_core::crds::crds_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");
                 ExitCode::SUCCESS
             }
-            Err(e) => done(Err(format!("cannot render the CRD: {e}"))),
+            Err(e) => done(Err(format!("cannot render the CRDs: {e}"))),
         },
     }
 }

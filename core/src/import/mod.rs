@@ -2,6 +2,7 @@
 //! each tag's image comes from, and the status an import result makes.
 
 pub mod local;
+pub mod metadata;
 
 use std::fmt;
 
