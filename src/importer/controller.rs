@@ -23,6 +23,7 @@ use super::schedule::{TokenBucket, jittered, spread};
 use crate::access::AccessChecker;
 use crate::importer::backend::Backend;
 use crate::importer::memo::{Handled, Memo};
+use crate::importer::records::Recorder;
 use crate::importer::registry::Registries;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -71,6 +72,8 @@ pub struct Importer {
     metrics: Option<Arc<Metrics>>,
     /// Checks that a tag may follow another stream; `None` allows all (tests).
     access: Option<AccessChecker>,
+    /// Writes Image records of what is imported; `None` records nothing.
+    pub records: Option<Recorder>,
     state: Mutex<State>,
 }
 
@@ -107,6 +110,7 @@ impl Importer {
             settings,
             metrics,
             access: None,
+            records: None,
             state: Mutex::new(State {
                 memo: Memo::default(),
                 bucket,
@@ -552,10 +556,14 @@ impl Importer {
             }
         }
         match self.registries.digest(image, ns, keyring, *insecure).await {
-            Ok(found) => Outcome::Image {
-                reference: found.reference,
-                digest: found.digest,
-            },
+            Ok(found) => {
+                let at = (&*self.registries, keyring);
+                Recorder::record(self.records.as_ref(), at, &plan.source, &found.digest).await;
+                Outcome::Image {
+                    reference: found.reference,
+                    digest: found.digest,
+                }
+            }
             Err(f) => Outcome::Failed {
                 reason: f.reason,
                 message: f.message,

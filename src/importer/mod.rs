@@ -4,5 +4,6 @@
 pub mod backend;
 pub mod controller;
 pub mod memo;
+pub mod records;
 pub mod registry;
 mod schedule;

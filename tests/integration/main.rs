@@ -12,6 +12,7 @@ mod faults;
 mod importer;
 mod leader;
 mod manifests;
+mod metadata;
 mod observability;
 mod registry;
 mod reliability;
