@@ -18,6 +18,7 @@ pub mod describe;
 pub mod image;
 pub mod import;
 pub mod manifest;
+pub mod newapp;
 pub mod output;
 pub mod pullsecret;
 pub mod rbac;

@@ -13,6 +13,7 @@ pub mod args;
 pub mod certs;
 pub mod check_access;
 pub mod images;
+pub mod records;
 pub mod review;
 mod streams;
 

@@ -106,6 +106,8 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::ImportImage(args) => cli::images::import_image(&global, args).await,
         Command::Tag(args) => cli::images::tag(&global, args).await,
         Command::Describe(args) => cli::images::describe(&global, &args.name).await,
+        Command::Images(args) => cli::records::images(&global, args).await,
+        Command::NewApp(args) => cli::records::new_app(&global, args).await,
         Command::Certs(args) => {
             let ns = global.namespace.as_deref().unwrap_or("imagestream-system");
             let made = certs::generate(&args.service, ns, &args.sans)

@@ -70,7 +70,12 @@ impl ImageStore {
                 }
             }
             ImageStore::Dir(dir) => {
-                let bytes = serde_json::to_vec_pretty(image).map_err(|e| e.to_string())?;
+                // As the API server would: `describe` shows the record's age.
+                let mut image = image.clone();
+                image.metadata.creation_timestamp.get_or_insert_with(|| {
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now())
+                });
+                let bytes = serde_json::to_vec_pretty(&image).map_err(|e| e.to_string())?;
                 let (dir, path) = (dir.clone(), file_of(dir, &digest));
                 blocking(move || {
                     std::fs::create_dir_all(&dir)
@@ -217,7 +222,11 @@ mod tests {
         );
         store.create(&image).await.expect("create");
         assert!(store.contains(D).await.expect("contains"));
-        assert_eq!(store.get(D).await.expect("get"), Some(image.clone()));
+        let stored = store.get(D).await.expect("get").expect("stored");
+        assert!(stored.metadata.creation_timestamp.is_some());
+        let mut image = image;
+        image.metadata.creation_timestamp = stored.metadata.creation_timestamp.clone();
+        assert_eq!(stored, image);
         std::fs::write(
             dir.path()
                 .join(DIR_NAME)

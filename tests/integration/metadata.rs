@@ -284,3 +284,200 @@ fn an_index_records_its_platforms_and_the_preferred_child() {
     assert_eq!(arm64["dockerImageMetadata"]["Architecture"], "arm64");
     assert!(!record_path(&streams, &children[1]).exists());
 }
+
+/// The README's path: import-image, describe NAME:TAG, new-app, and the
+/// output admitted by review as it is.
+#[test]
+fn from_image_to_running_app() {
+    let reg = Registry::start_anonymous();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let web = reg.push_config("team/web", "1", "web", web_config);
+    let quiet = reg.push_config("team/quiet", "1", "quiet", |diff_id| {
+        serde_json::to_vec(&json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Cmd": ["sleep", "infinity"]},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }))
+        .expect("JSON")
+    });
+    ok(
+        &import(dir.path(), &reg, "web:1", "team/web:1"),
+        "import web",
+    );
+    ok(
+        &import(dir.path(), &reg, "quiet:1", "team/quiet:1"),
+        "import quiet",
+    );
+
+    // images: one line per image, and the objects with -o.
+    let table = ok(&cli(dir.path(), &["images"]), "images");
+    let mut lines = table.lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|h| h.starts_with("NAME ") && h.ends_with("   IMAGE REFERENCE"))
+    );
+    let mut rows: Vec<&str> = lines.collect();
+    rows.sort();
+    let mut expected = vec![
+        format!("{web}   {}/team/web@{web}", reg.host),
+        format!("{quiet}   {}/team/quiet@{quiet}", reg.host),
+    ];
+    expected.sort();
+    assert_eq!(rows, expected);
+    let list: Value =
+        serde_saphyr::from_str(&ok(&cli(dir.path(), &["images", "-o", "yaml"]), "-o yaml"))
+            .expect("yaml");
+    assert_eq!(list["kind"], "List");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
+    let json: Value =
+        serde_json::from_str(&ok(&cli(dir.path(), &["images", "-o", "json"]), "-o json"))
+            .expect("json");
+    assert_eq!(json, list);
+
+    // describe NAME:TAG and NAME@sha256:…
+    let described = ok(&cli(dir.path(), &["describe", "web:1"]), "describe web:1");
+    for line in [
+        "Image Name:\tweb:1\n".to_owned(),
+        format!("Docker Image:\t{}/team/web@{web}\n", reg.host),
+        format!("Name:\t\t{web}\n"),
+        "Arch:\t\tamd64\n".to_owned(),
+        "OS:\t\tlinux\n".to_owned(),
+        "User:\t\t1001\n".to_owned(),
+        "Exposes Ports:\t53/udp, 8080/tcp\n".to_owned(),
+        "Docker Labels:\torg.opencontainers.image.version=1.4.2\n".to_owned(),
+        "Entrypoint:\t/usr/bin/marsview\n".to_owned(),
+        "Command:\t--serve\n".to_owned(),
+        "Environment:\tPATH=/usr/bin:/bin\n\t\tMARSVIEW_HOME=/srv\n".to_owned(),
+        " in 1 layers\n".to_owned(),
+    ] {
+        assert!(
+            described.contains(&line),
+            "{line:?} missing from:\n{described}"
+        );
+    }
+    let by_digest = ok(
+        &cli(dir.path(), &["describe", &format!("web@{web}")]),
+        "describe web@",
+    );
+    assert!(
+        by_digest.contains("Exposes Ports:\t53/udp, 8080/tcp\n"),
+        "{by_digest}"
+    );
+    // The bare name is the stream, as before.
+    assert!(
+        ok(&cli(dir.path(), &["describe", "web"]), "describe web").starts_with("Name:\t\t\tweb\n")
+    );
+
+    // new-app: a Deployment pinned to the tag's image and a Service of its ports.
+    let yaml = ok(
+        &cli(dir.path(), &["new-app", "--image-stream", "web:1"]),
+        "new-app",
+    );
+    let list: Value = serde_saphyr::from_str(&yaml).expect("new-app output");
+    let items = list["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2, "{yaml}");
+    let (d, s) = (&items[0], &items[1]);
+    assert_eq!(d["kind"], "Deployment");
+    let pod = &d["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["containers"][0]["image"],
+        format!("{}/team/web@{web}", reg.host)
+    );
+    assert_eq!(
+        pod["containers"][0]["ports"],
+        json!([{"containerPort": 53, "protocol": "UDP"}, {"containerPort": 8080, "protocol": "TCP"}])
+    );
+    assert_eq!(
+        pod["volumes"],
+        json!([{"emptyDir": {}, "name": "web-volume-1"}])
+    );
+    assert_eq!(
+        d["metadata"]["annotations"]["image.openshift.io/triggers"],
+        r#"[{"from":{"kind":"ImageStreamTag","name":"web:1","namespace":"team"},"fieldPath":"spec.template.spec.containers[?(@.name==\"web\")].image"}]"#
+    );
+    assert_eq!(s["kind"], "Service");
+    assert_eq!(
+        s["spec"]["ports"],
+        json!([
+            {"name": "53-udp", "port": 53, "protocol": "UDP", "targetPort": 53},
+            {"name": "8080-tcp", "port": 8080, "protocol": "TCP", "targetPort": 8080}
+        ])
+    );
+    assert_eq!(s["spec"]["selector"], json!({"deployment": "web"}));
+
+    // review admits it as it is: a fixed point.
+    let file = dir.path().join("app.yaml.out");
+    std::fs::write(&file, &yaml).expect("write");
+    let out = Command::new(BIN)
+        .args(["review", "-n", "team", "--streams-dir"])
+        .arg(dir.path())
+        .arg("-f")
+        .arg(&file)
+        .output()
+        .expect("review");
+    let reviewed = ok(&out, "review of the new-app output");
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&reviewed).expect("reviewed");
+    let reviewed_items: Vec<Value> = docs
+        .iter()
+        .flat_map(|d| match d["kind"].as_str() {
+            Some("List") => d["items"].as_array().cloned().unwrap_or_default(),
+            _ => vec![d.clone()],
+        })
+        .collect();
+    assert_eq!(
+        &reviewed_items, items,
+        "review changed the output:\n{reviewed}"
+    );
+
+    // -o json and --name; an image exposing nothing makes no Service.
+    let json: Value = serde_json::from_str(&ok(
+        &cli(
+            dir.path(),
+            &["new-app", "-i", "web:1", "--name", "site", "-o", "json"],
+        ),
+        "new-app -o json",
+    ))
+    .expect("json");
+    assert_eq!(json["items"][0]["metadata"]["name"], "site");
+    let quiet_app: Value = serde_saphyr::from_str(&ok(
+        &cli(dir.path(), &["new-app", "-i", "quiet:1"]),
+        "new-app quiet",
+    ))
+    .expect("yaml");
+    assert_eq!(quiet_app["items"].as_array().map(Vec::len), Some(1));
+
+    // Errors name the fix and print nothing.
+    let fails = |args: &[&str], needle: &str| {
+        let out = cli(dir.path(), args);
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    };
+    fails(
+        &["new-app", "-i", "nosuch"],
+        "imagestream team/nosuch not found",
+    );
+    fails(&["new-app", "-i", "web:2"], "has no tag \"2\"");
+    fails(&["describe", "web:2"], "has no tag \"2\"");
+    fails(
+        &["new-app", "-i", "web:1", "--name", "Web"],
+        "invalid name: Web",
+    );
+    // An image imported before records were kept: the error says how to read it.
+    std::fs::remove_file(record_path(dir.path(), &web)).expect("remove the record");
+    fails(
+        &["new-app", "-i", "web:1"],
+        "import-image web:1 reads its metadata",
+    );
+    fails(
+        &["describe", "web:1"],
+        "import-image web:1 reads its metadata",
+    );
+    ok(&cli(dir.path(), &["import-image", "web:1"]), "re-import");
+    ok(
+        &cli(dir.path(), &["new-app", "-i", "web:1"]),
+        "new-app after the re-import",
+    );
+}
