@@ -26,6 +26,8 @@ pub const CRONJOBS: &str = "batch/v1/cronjobs";
 pub const EVENTS: &str = "v1/events";
 pub const LEASES: &str = "coordination.k8s.io/v1/leases";
 pub const SECRETS: &str = "v1/secrets";
+pub const IMAGES: &str = "image.openshift.io/v1/images";
+pub const SERVICES: &str = "v1/services";
 
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -79,6 +81,8 @@ fn kind_of(resource: &str) -> (&'static str, &'static str) {
         EVENTS => ("v1", "Event"),
         LEASES => ("coordination.k8s.io/v1", "Lease"),
         SECRETS => ("v1", "Secret"),
+        IMAGES => ("image.openshift.io/v1", "Image"),
+        SERVICES => ("v1", "Service"),
         _ => ("v1", "Unknown"),
     }
 }

@@ -481,3 +481,152 @@ fn from_image_to_running_app() {
         "new-app after the re-import",
     );
 }
+
+use crate::fakeapi::{IMAGES, SERVICES};
+
+async fn cluster_cli(kubeconfig: &Path, args: &[&str]) -> Output {
+    let (kc, args): (PathBuf, Vec<String>) = (
+        kubeconfig.to_owned(),
+        args.iter().map(|a| (*a).to_owned()).collect(),
+    );
+    tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(&args)
+            .args(["-n", "team", "--kubeconfig"])
+            .arg(&kc)
+            .output()
+            .expect("run the CLI")
+    })
+    .await
+    .expect("join")
+}
+
+/// Cluster mode: Image objects are created through the API (cluster-scoped,
+/// named by digest), read back by images, describe and new-app, which
+/// creates the Deployment and Service and refuses to create over them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_mode_records_images_and_new_app_creates_the_objects() {
+    use crate::fakeapi::{DEPLOYMENTS, FakeApi};
+    let reg = Registry::start_anonymous();
+    let web = reg.push_config("team/web", "1", "web", web_config);
+    let api = FakeApi::start().await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = api.kubeconfig(tmp.path());
+    let from = format!("{}/team/web:1", reg.host);
+    let out = cluster_cli(
+        &kubeconfig,
+        &[
+            "import-image",
+            "web:1",
+            "--from",
+            &from,
+            "--insecure",
+            "--confirm",
+        ],
+    )
+    .await;
+    ok(&out, "import-image in cluster mode");
+    let image = api.get(IMAGES, "", &web).expect("the Image object");
+    assert_eq!(
+        image["dockerImageReference"],
+        format!("{}/team/web@{web}", reg.host)
+    );
+    assert_eq!(
+        image["dockerImageMetadata"]["Config"]["ExposedPorts"],
+        json!({"8080/tcp": {}, "53/udp": {}})
+    );
+    let posts = |api: &FakeApi, path: &str| {
+        api.requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == path)
+            .count()
+    };
+    assert_eq!(posts(&api, "/apis/image.openshift.io/v1/images"), 1);
+    // Known: a re-import asks for the record and reads nothing from the registry.
+    ok(
+        &cluster_cli(&kubeconfig, &["import-image", "web:1"]).await,
+        "re-import",
+    );
+    assert_eq!(posts(&api, "/apis/image.openshift.io/v1/images"), 1);
+
+    let table = ok(&cluster_cli(&kubeconfig, &["images"]).await, "images");
+    assert!(
+        table.contains(&format!("{web}   {}/team/web@{web}", reg.host)),
+        "{table}"
+    );
+    let described = ok(
+        &cluster_cli(&kubeconfig, &["describe", "web:1"]).await,
+        "describe",
+    );
+    assert!(
+        described.contains("Exposes Ports:\t53/udp, 8080/tcp\n"),
+        "{described}"
+    );
+
+    let out = ok(
+        &cluster_cli(&kubeconfig, &["new-app", "-i", "web:1"]).await,
+        "new-app",
+    );
+    assert_eq!(out, "deployment.apps/web created\nservice/web created\n");
+    let deployment = api.get(DEPLOYMENTS, "team", "web").expect("the Deployment");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        format!("{}/team/web@{web}", reg.host)
+    );
+    let service = api.get(SERVICES, "team", "web").expect("the Service");
+    assert_eq!(service["spec"]["selector"], json!({"deployment": "web"}));
+
+    // Again: the existing Deployment stops it before anything is created.
+    let before = api.requests().iter().filter(|r| r.method == "POST").count();
+    let out = cluster_cli(&kubeconfig, &["new-app", "-i", "web:1"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("deployment.apps team/web already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        api.requests().iter().filter(|r| r.method == "POST").count(),
+        before
+    );
+    // -o prints instead of creating.
+    let printed = ok(
+        &cluster_cli(&kubeconfig, &["new-app", "-i", "web:1", "-o", "yaml"]).await,
+        "-o",
+    );
+    assert!(printed.starts_with("apiVersion: v1\nitems:\n"), "{printed}");
+    assert_eq!(
+        api.requests().iter().filter(|r| r.method == "POST").count(),
+        before
+    );
+}
+
+/// In serve, the Lease holder's importer writes the records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_holder_writes_image_objects() {
+    use crate::fakeapi::FakeApi;
+    let reg = Registry::start_anonymous();
+    let web = reg.push_config("team/web", "1", "web", web_config);
+    let api = FakeApi::start().await;
+    api.put_stream(json!({
+        "metadata": {"name": "web", "namespace": "team", "generation": 1},
+        "spec": {"tags": [{"name": "1", "generation": 1,
+            "from": {"kind": "DockerImage", "name": format!("{}/team/web:1", reg.host)},
+            "importPolicy": {"insecure": true}}]},
+    }));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let _server = Server::start_cluster(&api.kubeconfig(tmp.path()), &[]);
+    let deadline = std::time::Instant::now() + BOUND;
+    let image = loop {
+        if let Some(image) = api.get(IMAGES, "", &web) {
+            break image;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no Image object was written"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(image["kind"], "Image");
+    assert_eq!(image["dockerImageMetadata"]["Config"]["User"], "1001");
+}
