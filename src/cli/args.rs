@@ -61,6 +61,10 @@ pub enum Command {
     /// List the images the importer recorded (as `oc get images`).
     Images(ImagesArgs),
     /// Make a Deployment (and a Service when the image exposes ports) that runs a stream tag's image, as `oc new-app --image-stream`.
+    ///
+    /// In cluster mode they are created in the namespace (-o prints them instead).
+    /// In directory mode there is no cluster to create them in: they are printed
+    /// (YAML without -o), ready for `kubectl apply -f -`.
     NewApp(NewAppArgs),
 }
 
@@ -78,9 +82,6 @@ pub struct ImagesArgs {
     pub output: Option<OutputFormat>,
 }
 
-/// In cluster mode the objects are created in the namespace (-o prints them
-/// instead); in directory mode there is no cluster to create them in, so they
-/// are printed (as YAML without -o), ready for `kubectl apply -f -`.
 #[derive(Debug, Args)]
 pub struct NewAppArgs {
     /// The stream tag whose image runs, `NAME[:TAG]` (the tag defaults to `latest`).

@@ -80,7 +80,8 @@ impl Registries {
                     .await
                 {
                     Ok(records) => return Ok(records),
-                    Err(f) if f.plain_http => continue,
+                    // An insecure tag's registry may answer in plain HTTP: the next transport.
+                    Err(f) if f.plain_http && transport == Transport::Unverified => continue,
                     Err(f) if matches!(f.reason, Reason::Unauthorized | Reason::Forbidden) => {
                         first_auth_failure.get_or_insert(f);
                         continue 'creds;

@@ -430,6 +430,17 @@ fn from_image_to_running_app() {
         "review changed the output:\n{reviewed}"
     );
 
+    // --help says where the objects go in each mode.
+    let help = Command::new(BIN)
+        .args(["new-app", "--help"])
+        .output()
+        .expect("help");
+    let help = ok(&help, "new-app --help");
+    assert!(
+        help.contains("In directory mode there is no cluster to create them in"),
+        "{help}"
+    );
+
     // -o json and --name; an image exposing nothing makes no Service.
     let json: Value = serde_json::from_str(&ok(
         &cli(
@@ -629,4 +640,32 @@ async fn the_lease_holder_writes_image_objects() {
     };
     assert_eq!(image["kind"], "Image");
     assert_eq!(image["dockerImageMetadata"]["Config"]["User"], "1001");
+}
+
+/// A registry that needs credentials: the manifest and config are read with
+/// the namespace's pull secret, as the digest is, and no secret shows.
+#[test]
+fn a_private_image_is_recorded_with_the_pull_secret() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = json!({"auths": {reg.host.clone(): {"auth": b64(&format!("{}:{}", reg.user, reg.password))}}});
+    std::fs::write(
+        dir.path().join("secret.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: pull, namespace: team}}\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: {}\n",
+            b64(&config.to_string())
+        ),
+    )
+    .expect("write secret");
+    let digest = reg.push_config("team/web", "1", "private", web_config);
+    let out = import(dir.path(), &reg, "web:1", "team/web:1");
+    ok(&out, "import from a private registry");
+    let bytes = std::fs::read(record_path(dir.path(), &digest)).expect("record");
+    let image: Value = serde_json::from_slice(&bytes).expect("json");
+    assert_eq!(image["dockerImageMetadata"]["Config"]["User"], "1001");
+    for shown in [text(&out.stdout), text(&out.stderr), text(&bytes)] {
+        assert!(!shown.contains(reg.password), "{shown}");
+    }
 }
