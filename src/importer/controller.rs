@@ -557,8 +557,8 @@ impl Importer {
         }
         match self.registries.digest(image, ns, keyring, *insecure).await {
             Ok(found) => {
-                let at = (&*self.registries, keyring);
-                Recorder::record(self.records.as_ref(), at, &plan.source, &found.digest).await;
+                let at = (&*self.registries, keyring, &plan.source);
+                Recorder::record(self.records.as_ref(), at, &found.reference, &found.digest).await;
                 Outcome::Image {
                     reference: found.reference,
                     digest: found.digest,

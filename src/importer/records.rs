@@ -19,6 +19,7 @@ use imagestream_core::import::metadata::{
 };
 use imagestream_core::import::{Reason, Source};
 use imagestream_core::pullsecret::{Credential, Keyring};
+use imagestream_core::reference::ImageRef;
 
 use super::registry::{Failure, Registries, Transport, classify, scrub};
 use crate::store::images::ImageStore;
@@ -39,22 +40,34 @@ struct Session<'a> {
 }
 
 impl Registries {
-    /// The records of `digest`, which `image` (a registry reference) points
-    /// at: each matching credential of `keyring` in turn, then anonymous.
+    /// The records of `found`, the `REPO@DIGEST` an import found (its
+    /// registry and repository as looked up): each matching credential of
+    /// `keyring` in turn, then anonymous.
     pub async fn read_records(
         &self,
-        image: &str,
-        digest: &str,
+        found: &str,
         keyring: &Keyring,
         insecure: bool,
         prefer: &Platform,
         now: &str,
     ) -> Result<Records, Failure> {
-        let (tagged, repo) = self.reference(image)?;
-        let host = tagged.registry().to_owned();
+        let parsed = ImageRef::parse(found).map_err(|e| {
+            Failure::new(
+                Reason::InternalError,
+                format!("{found:?} is not an image reference: {e}"),
+            )
+        })?;
+        let (Some(host), Some(digest)) = (parsed.registry(), parsed.digest()) else {
+            return Err(Failure::new(
+                Reason::InternalError,
+                format!("{found:?} names no registry and digest"),
+            ));
+        };
+        let host = host.to_owned();
+        let repo = format!("{host}/{}", parsed.repository());
         let reference = Reference::with_digest(
             host.clone(),
-            tagged.repository().to_owned(),
+            parsed.repository().to_owned(),
             digest.to_owned(),
         );
         let creds = keyring.lookup(&host, reference.repository());
@@ -265,14 +278,15 @@ impl Recorder {
     /// it has none: a digest with a record is not read again. What cannot be
     /// read is a warning, never a failed import (admission needs the digest
     /// only). `None` records nothing.
+    /// `found` is the `REPO@DIGEST` the import found.
     pub(super) async fn record(
         recorder: Option<&Recorder>,
-        (registries, keyring): (&Registries, &Keyring),
-        source: &Source,
+        (registries, keyring, source): (&Registries, &Keyring, &Source),
+        found: &str,
         digest: &str,
     ) {
         if let Some(r) = recorder {
-            r.write(registries, keyring, source, digest).await;
+            r.write(registries, keyring, source, found, digest).await;
         }
     }
 
@@ -281,6 +295,7 @@ impl Recorder {
         registries: &Registries,
         keyring: &Keyring,
         source: &Source,
+        found: &str,
         digest: &str,
     ) {
         let (store, prefer) = (&self.store, &self.prefer);
@@ -300,7 +315,7 @@ impl Recorder {
             }
         }
         let read = registries
-            .read_records(image, digest, keyring, *insecure, prefer, &now)
+            .read_records(found, keyring, *insecure, prefer, &now)
             .await;
         let records = match read {
             Ok(r) => r,

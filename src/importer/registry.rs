@@ -123,7 +123,7 @@ impl Registries {
         Ok(self.reference(image)?.0.resolve_registry().to_owned())
     }
 
-    pub(super) fn reference(&self, image: &str) -> Result<(Reference, String), Failure> {
+    fn reference(&self, image: &str) -> Result<(Reference, String), Failure> {
         let parsed = ImageRef::parse(image).map_err(|e| {
             Failure::new(
                 Reason::InternalError,
