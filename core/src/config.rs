@@ -136,6 +136,13 @@ impl Default for ImportConfig {
     }
 }
 
+impl ImportConfig {
+    /// The platform read for a multi-arch tag (`preferOS`/`preferArch`).
+    pub fn prefer(&self) -> crate::image::Platform {
+        crate::image::Platform::new(&self.prefer_os, &self.prefer_arch)
+    }
+}
+
 impl Config {
     /// The configuration in `text` (the `--config` file's contents), checked.
     pub fn parse(text: &str) -> Result<Config, String> {

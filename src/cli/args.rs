@@ -48,7 +48,7 @@ pub enum Command {
     Review(ReviewArgs),
     /// Make a CA and a serving certificate for the webhook; prints the caBundle.
     Certs(CertsArgs),
-    /// Print the ImageStream CustomResourceDefinition.
+    /// Print the CustomResourceDefinitions (ImageStream, Image) as one multi-document YAML.
     Crd,
     /// May a service account use a stream? Prints the answer and why; exit 1 when denied.
     CheckAccess(CheckAccessArgs),
@@ -56,12 +56,47 @@ pub enum Command {
     ImportImage(ImportImageArgs),
     /// Point a tag at a registry image, another tag, or a history item (as `oc tag`).
     Tag(TagArgs),
-    /// Show a stream's tags and their history (as `oc describe is`).
+    /// Show a stream's tags and their history (as `oc describe is`), or with NAME:TAG or NAME@sha256:… an image (as `oc describe istag`/`isimage`).
     Describe(DescribeArgs),
     /// Print manifests with each DeploymentConfig made a Deployment with the triggers annotation.
     Convert(ConvertArgs),
     /// Edit image-change triggers or image lookup, as `oc set triggers` and `oc set image-lookup`.
     Set(SetArgs),
+    /// List the images the importer recorded (as `oc get images`).
+    Images(ImagesArgs),
+    /// Make a Deployment (and a Service when the image exposes ports) that runs a stream tag's image, as `oc new-app --image-stream`.
+    ///
+    /// In cluster mode they are created in the namespace (-o prints them instead).
+    /// In directory mode there is no cluster to create them in: they are printed
+    /// (YAML without -o), ready for `kubectl apply -f -`.
+    NewApp(NewAppArgs),
+}
+
+/// How `-o` prints objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Print the Image objects instead of a table.
+    #[arg(short = 'o', long = "output", value_enum, value_name = "yaml|json")]
+    pub output: Option<OutputFormat>,
+}
+
+#[derive(Debug, Args)]
+pub struct NewAppArgs {
+    /// The stream tag whose image runs, `NAME[:TAG]` (the tag defaults to `latest`).
+    #[arg(short = 'i', long = "image-stream", value_name = "NAME[:TAG]")]
+    pub image_stream: String,
+    /// The name of the Deployment and Service (default: the stream's name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Print the objects as a List instead of creating them.
+    #[arg(short = 'o', long = "output", value_enum, value_name = "yaml|json")]
+    pub output: Option<OutputFormat>,
 }
 
 /// Whether pods get the source reference or the (OpenShift) local registry's.
@@ -141,7 +176,7 @@ pub struct TagArgs {
 
 #[derive(Debug, Args)]
 pub struct DescribeArgs {
-    /// The stream's name.
+    /// The stream's `NAME`, or an image: `NAME:TAG` or `NAME@sha256:…`.
     pub name: String,
 }
 

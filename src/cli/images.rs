@@ -230,6 +230,9 @@ pub async fn describe(global: &GlobalArgs, name: &str) -> ExitCode {
 }
 
 async fn describe_inner(global: &GlobalArgs, name: &str) -> Result<ExitCode, CmdError> {
+    if name.contains([':', '@']) {
+        return Ok(crate::cli::records::describe(global, name).await);
+    }
     if !valid_stream_name(name) {
         return Err(bad(format!(
             "{name:?}: the stream name must be a lowercase Kubernetes name"

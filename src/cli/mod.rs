@@ -15,6 +15,7 @@ pub mod certs;
 pub mod check_access;
 pub mod convert;
 pub mod images;
+pub mod records;
 pub mod review;
 pub mod set;
 mod streams;

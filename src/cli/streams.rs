@@ -17,11 +17,13 @@ use crate::cli::args::GlobalArgs;
 use crate::cli::{CmdError, bad};
 use crate::importer::backend::Backend;
 use crate::importer::controller::{Imported, Importer};
+use crate::importer::records::Recorder;
 use crate::importer::registry::{Registries, RegistryConfig};
 use crate::store::Store;
 use crate::store::cluster;
 use crate::store::directory::source::DirSource;
 use crate::store::directory::write;
+use crate::store::images::ImageStore;
 
 /// Where the streams are.
 #[derive(Clone)]
@@ -205,14 +207,27 @@ impl Ctx {
             Target::Api(c) => Backend::Api(c.clone()),
         };
         let access = self.access();
-        Ok(Importer::new(
+        let mut importer = Importer::new(
             store,
             Arc::new(Registries::new(registry)),
             backend,
             crate::importer::controller::import_settings(&self.config),
             None,
         )
-        .with_access(access))
+        .with_access(access);
+        importer.records = Some(Recorder {
+            store: self.images(),
+            prefer: self.config.import.prefer(),
+        });
+        Ok(importer)
+    }
+
+    /// Where this mode keeps Image records.
+    pub(super) fn images(&self) -> ImageStore {
+        match &self.target {
+            Target::Dir(dir) => ImageStore::directory(dir),
+            Target::Api(client) => ImageStore::Api(client.clone()),
+        }
     }
 
     /// Imports `tags` of the stream now, with every other stream of its

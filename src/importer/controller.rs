@@ -22,6 +22,7 @@ use super::schedule::{TokenBucket, jittered, spread};
 use crate::access::AccessChecker;
 use crate::importer::backend::Backend;
 use crate::importer::memo::{Handled, Memo};
+use crate::importer::records::Recorder;
 use crate::importer::registry::Registries;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -46,6 +47,8 @@ pub struct Importer {
     metrics: Option<Arc<Metrics>>,
     /// Checks that a tag may follow another stream; `None` allows all (tests).
     access: Option<AccessChecker>,
+    /// Writes Image records of what is imported; `None` records nothing.
+    pub records: Option<Recorder>,
     state: Mutex<State>,
 }
 
@@ -82,6 +85,7 @@ impl Importer {
             settings,
             metrics,
             access: None,
+            records: None,
             state: Mutex::new(State {
                 memo: Memo::default(),
                 bucket,
@@ -533,9 +537,15 @@ impl Importer {
             };
         };
         let mode = mode.unwrap_or(self.settings.default_import_mode);
-        self.registries
+        let outcome = self
+            .registries
             .import(image, ns, keyring, *insecure, mode, &self.settings)
-            .await
+            .await;
+        if let Outcome::Image { reference, digest } = &outcome {
+            let at = (&*self.registries, keyring, &plan.source);
+            Recorder::record(self.records.as_ref(), at, reference, digest).await;
+        }
+        outcome
     }
 
     fn count(&self, outcome: &Outcome) {

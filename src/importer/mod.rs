@@ -5,6 +5,7 @@ pub mod backend;
 pub mod controller;
 mod lookup;
 pub mod memo;
+pub mod records;
 pub mod registry;
 mod schedule;
 pub mod settings;

@@ -58,7 +58,7 @@ pub struct Failure {
     /// The registry asked us to slow down (429) for this long.
     pub retry_after: Option<Duration>,
     /// A TLS request was answered in plain HTTP.
-    plain_http: bool,
+    pub(super) plain_http: bool,
     /// The registry has the image (not its Legacy platform): search no further.
     pub(super) found: bool,
 }
@@ -105,7 +105,7 @@ const MANIFEST_TYPES: &[&str] = &[
 
 /// How a registry is spoken to.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum Transport {
+pub(super) enum Transport {
     /// TLS, verified against the system roots and `--registry-ca`.
     Verified,
     /// TLS without verification (`importPolicy.insecure`).
@@ -128,8 +128,8 @@ const DEFAULT_BACKOFF: Duration = Duration::from_secs(60);
 const MAX_CLIENTS: usize = 1024;
 
 pub struct Registries {
-    config: RegistryConfig,
-    permits: Semaphore,
+    pub(super) config: RegistryConfig,
+    pub(super) permits: Semaphore,
     clients: Mutex<HashMap<ClientKey, Arc<Client>>>,
     /// Registry host → when it may be asked again (after a 429).
     paused: Mutex<HashMap<String, Instant>>,
@@ -309,7 +309,7 @@ impl Registries {
         }
     }
 
-    fn client(
+    pub(super) fn client(
         &self,
         host: &str,
         cred: Option<&Credential>,
@@ -409,7 +409,7 @@ impl Registries {
 
 /// Turns oci-client's error into an import failure reason and a message
 /// that says what to do, without credentials in it.
-fn classify(e: &OciDistributionError, reference: &Reference) -> Failure {
+pub(super) fn classify(e: &OciDistributionError, reference: &Reference) -> Failure {
     let what = reference.whole();
     let host = reference.resolve_registry();
     match e {
@@ -548,7 +548,7 @@ fn explain_tls(tls: &rustls::Error, host: &str) -> String {
 }
 
 /// `message` without the password or the basic-auth value of `cred`.
-fn scrub(message: &str, cred: &Credential) -> String {
+pub(super) fn scrub(message: &str, cred: &Credential) -> String {
     use base64::Engine as _;
     let pair = format!("{}:{}", cred.username, cred.password);
     let mut out = message.to_owned();

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use tracing_subscriber::EnvFilter;
 
-use imagestream_core::stream;
 use imagestream_core::stream::snapshot::Snapshot;
 
 use crate::access::sar::{SarChecker, sar_config};
@@ -114,6 +113,8 @@ async fn dispatch(cli: Cli) -> ExitCode {
             SetCommand::Triggers(a) => cli::set::triggers(&global, a).await,
             SetCommand::ImageLookup(a) => cli::set::image_lookup(&global, a).await,
         },
+        Command::Images(args) => cli::records::images(&global, args).await,
+        Command::NewApp(args) => cli::records::new_app(&global, args).await,
         Command::Certs(args) => {
             let ns = global.namespace.as_deref().unwrap_or("imagestream-system");
             let made = certs::generate(&args.service, ns, &args.sans)
@@ -126,12 +127,12 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 Err(e) => done(Err(e.to_string())),
             }
         }
-        Command::Crd => match stream::crd_yaml() {
+        Command::Crd => match imagestream_core::crds::crds_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");
                 ExitCode::SUCCESS
             }
-            Err(e) => done(Err(format!("cannot render the CRD: {e}"))),
+            Err(e) => done(Err(format!("cannot render the CRDs: {e}"))),
         },
     }
 }

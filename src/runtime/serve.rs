@@ -16,6 +16,7 @@ use crate::access::{AccessChecker, Authority};
 use crate::cli::args::{GlobalArgs, ServeArgs};
 use crate::importer::backend::Backend;
 use crate::importer::controller::Importer;
+use crate::importer::records::Recorder;
 use crate::importer::registry::{Registries, RegistryConfig};
 use crate::leadership::lease::{self, LeaseConfig};
 use crate::metrics::{AccessCounters, Metrics};
@@ -27,6 +28,7 @@ use crate::serving::{admin, server, tls, webhook};
 use crate::store::Store;
 use crate::store::cluster;
 use crate::store::directory::source::{DirSource, Refresh};
+use crate::store::images::ImageStore;
 use crate::triggers::controller::TriggerController;
 
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
@@ -136,9 +138,20 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
     };
     let mut importer = None;
     if !no_import {
-        let started = Arc::new(
-            start_importer(global, &config, &store, &metrics, backend)?.with_access(access.clone()),
-        );
+        let records = match (&global.streams_dir, &cluster_client) {
+            (Some(dir), _) => Some(ImageStore::directory(dir)),
+            (None, Some(client)) => Some(ImageStore::Api(client.clone())),
+            (None, None) => None,
+        };
+        let mut started =
+            start_importer(global, &config, &store, &metrics, backend)?.with_access(access.clone());
+        if let Some(records) = records {
+            started.records = Some(Recorder {
+                store: records,
+                prefer: config.import.prefer(),
+            });
+        }
+        let started = Arc::new(started);
         tokio::spawn(started.clone().run(leader_rx.clone(), shutdown.clone()));
         importer = Some(started);
     }

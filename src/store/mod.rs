@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod directory;
+pub mod images;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

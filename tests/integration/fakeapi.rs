@@ -27,6 +27,8 @@ pub const EVENTS: &str = "v1/events";
 pub const LEASES: &str = "coordination.k8s.io/v1/leases";
 pub const SECRETS: &str = "v1/secrets";
 pub const CONFIGMAPS: &str = "v1/configmaps";
+pub const IMAGES: &str = "image.openshift.io/v1/images";
+pub const SERVICES: &str = "v1/services";
 
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -81,6 +83,8 @@ fn kind_of(resource: &str) -> (&'static str, &'static str) {
         LEASES => ("coordination.k8s.io/v1", "Lease"),
         SECRETS => ("v1", "Secret"),
         CONFIGMAPS => ("v1", "ConfigMap"),
+        IMAGES => ("image.openshift.io/v1", "Image"),
+        SERVICES => ("v1", "Service"),
         _ => ("v1", "Unknown"),
     }
 }

@@ -15,6 +15,7 @@ mod importer;
 mod importmodes;
 mod leader;
 mod manifests;
+mod metadata;
 mod observability;
 mod registry;
 mod reliability;

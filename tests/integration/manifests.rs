@@ -857,6 +857,7 @@ fn rbac_grants_exactly_what_the_binary_needs() {
             &["get", "list", "watch"],
         ),
         ("image.openshift.io", &["imagestreams/status"], &["patch"]),
+        ("image.openshift.io", &["images"], &["get", "create"]),
         (
             "authorization.k8s.io",
             &["subjectaccessreviews"],

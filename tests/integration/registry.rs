@@ -311,6 +311,77 @@ impl Registry {
         (digest, children.into_iter().map(|c| c.digest).collect())
     }
 
+    /// Pushes a one-layer linux/amd64 OCI image whose config blob is
+    /// `config(diff_id)`, bytes as given (an image config, or anything);
+    /// returns the manifest digest.
+    pub fn push_config(
+        &self,
+        repo: &str,
+        tag: &str,
+        seed: &str,
+        config: impl FnOnce(&str) -> Vec<u8>,
+    ) -> String {
+        let layout = Layout::new(&self.dir);
+        let manifest = layout.image_with(seed, config);
+        layout.finish(&manifest, tag);
+        self.copy_and_check(&layout, repo, tag, &manifest.digest, OCI_MANIFEST)
+    }
+
+    /// Pushes an OCI index with one image per `(architecture, run config)`,
+    /// all linux; returns the index digest and each child's.
+    pub fn push_index_configs(
+        &self,
+        repo: &str,
+        tag: &str,
+        seed: &str,
+        children: &[(&str, Value)],
+    ) -> (String, Vec<String>) {
+        let layout = Layout::new(&self.dir);
+        let mut digests = Vec::new();
+        let manifests: Vec<Value> = children
+            .iter()
+            .map(|(arch, run)| {
+                let m = layout.image_with(&format!("{seed}-{arch}"), |diff_id| {
+                    serde_json::to_vec(&json!({
+                        "architecture": arch,
+                        "os": "linux",
+                        "config": run,
+                        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                    }))
+                    .expect("JSON")
+                });
+                digests.push(m.digest.clone());
+                json!({
+                    "mediaType": OCI_MANIFEST,
+                    "digest": m.digest,
+                    "size": m.size,
+                    "platform": {"architecture": arch, "os": "linux"},
+                })
+            })
+            .collect();
+        let index = layout
+            .blob(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}))
+            .with_type(OCI_INDEX);
+        layout.finish(&index, tag);
+        let digest = self.copy_and_check(&layout, repo, tag, &index.digest, OCI_INDEX);
+        (digest, digests)
+    }
+
+    /// Replaces the stored bytes of blob `digest`, as a registry that lies
+    /// would serve them (the digest no longer matches).
+    pub fn replace_blob(&self, digest: &str, bytes: &[u8]) {
+        let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
+        let path = self
+            .dir
+            .path()
+            .join("storage/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data");
+        assert!(path.exists(), "no stored blob {digest}");
+        fs::write(&path, bytes).expect("replace blob");
+    }
+
     fn copy_and_check(
         &self,
         layout: &Layout,
@@ -656,6 +727,33 @@ impl Layout {
 
     fn root(&self) -> PathBuf {
         self.dir.path().join("layout")
+    }
+
+    /// A one-layer image whose config blob is `config(diff_id)`.
+    fn image_with(&self, seed: &str, config: impl FnOnce(&str) -> Vec<u8>) -> Blob {
+        let tar = tar_with_file("seed.txt", format!("{seed}\n").as_bytes());
+        let diff_id = self.bytes(&tar, "").digest;
+        fs::remove_file(
+            self.root()
+                .join("blobs/sha256")
+                .join(&diff_id["sha256:".len()..]),
+        )
+        .expect("remove uncompressed layer");
+        let layer = self.bytes(
+            &gzip_stored(&tar),
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+        );
+        let config = self
+            .bytes(&config(&diff_id), OCI_MANIFEST)
+            .with_type("application/vnd.oci.image.config.v1+json");
+        let descriptor =
+            |b: &Blob| json!({"mediaType": b.media_type, "digest": b.digest, "size": b.size});
+        self.blob(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": descriptor(&config),
+            "layers": [descriptor(&layer)],
+        }))
     }
 
     /// Writes `bytes` as a blob named by its sha256 (from `sha256sum`).

@@ -18,6 +18,7 @@
 //! "292 years ago") this module prints `<unknown>` instead; an absent
 //! `creationTimestamp` gives `Created: <unknown>` where oc leaves the line out.
 
+pub mod image;
 mod order;
 mod tabwrite;
 

@@ -3,6 +3,7 @@
 
 pub mod bulk;
 pub mod local;
+pub mod metadata;
 pub mod mode;
 
 use std::fmt;
