@@ -201,7 +201,6 @@ mod tests {
     use serde_json::Value;
 
     use crate::store::directory::atomic::write_atomic;
-    use crate::store::directory::edit::split_documents;
     use serde_json::json;
     use std::os::unix::fs::PermissionsExt as _;
 
@@ -308,9 +307,8 @@ type: kubernetes.io/dockerconfigjson
 
     /// The typed parse of document `n` (1-based), as the store reads it.
     fn doc<'a, D: Deserialize<'a>>(text: &'a str, n: usize) -> D {
-        let docs = split_documents(text);
-        let d = docs[n - 1];
-        serde_saphyr::from_str(&text[d.parse_from..d.end]).expect("document parses")
+        let docs: Vec<&str> = text.split("\n---\n").collect();
+        serde_saphyr::from_str(docs[n - 1]).expect("document parses")
     }
 
     #[test]
@@ -453,40 +451,30 @@ status: {}
     }
 
     #[test]
-    fn flow_style_documents_are_refused() {
-        let text = "apiVersion: v1\nkind: ConfigMap\n---\n{apiVersion: image.openshift.io/v1, kind: ImageStream,\n  metadata: {name: app}, status: {}}\n";
-        let err = set(text, "default", "app", "status", &json!({})).unwrap_err();
-        let WriteError::UnsupportedLayout { reason, .. } = &err else {
-            panic!("{err:?}");
-        };
-        assert_eq!(
-            reason,
-            "document 2 of <text> (line 3) is in flow style; write it in block style so its status can be updated in place"
+    fn flow_style_documents_are_edited_too() {
+        let head = "apiVersion: v1\nkind: ConfigMap\n---\n";
+        let text = format!(
+            "{head}{{apiVersion: image.openshift.io/v1, kind: ImageStream,\n  metadata: {{name: app}}, status: {{}}}}\n"
         );
-        let text =
-            "--- {apiVersion: image.openshift.io/v1, kind: ImageStream, metadata: {name: app}}\n";
-        let err = set(text, "default", "app", "status", &json!({})).unwrap_err();
-        assert!(err.to_string().contains("flow style"), "{err}");
+        let out = set(&text, "default", "app", "status", &json!({"a": 1})).unwrap();
+        assert!(out.starts_with(head), "{out}");
+        let objects = imagestream_core::manifest::documents(&out, false).unwrap();
+        assert_eq!(objects[1]["status"], json!({"a": 1}), "{out}");
+        assert_eq!(objects[1]["metadata"], json!({"name": "app"}), "{out}");
     }
 
     #[test]
-    fn layouts_the_line_rules_would_misread_are_refused() {
-        // An explicit key: appending would duplicate it.
-        let text = "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {name: app}\n? status\n: {a: 1}\n";
-        let err = set(text, "default", "app", "status", &json!({})).unwrap_err();
-        assert!(
-            matches!(err, WriteError::UnsupportedLayout { .. }),
-            "{err:?}"
-        );
-        // The whole mapping indented.
-        let text =
-            "  apiVersion: image.openshift.io/v1\n  kind: ImageStream\n  metadata: {name: app}\n";
-        let err = set(text, "default", "app", "status", &json!({})).unwrap_err();
-        assert!(err.to_string().contains("is indented"), "{err}");
-        // The stream inside a YAML List.
-        let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: image.openshift.io/v1\n  kind: ImageStream\n  metadata: {name: app}\n";
-        let err = set(text, "default", "app", "status", &json!({})).unwrap_err();
-        assert!(err.to_string().contains("item of the List"), "{err}");
+    fn layouts_a_line_editor_would_misread_are_edited_or_refused() {
+        // An explicit key and a whole mapping indented: edited, read back.
+        for text in [
+            "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {name: app}\n? status\n: {a: 1}\n",
+            "  apiVersion: image.openshift.io/v1\n  kind: ImageStream\n  metadata: {name: app}\n",
+        ] {
+            let out = set(text, "default", "app", "status", &json!({"b": 2})).unwrap();
+            let objects = imagestream_core::manifest::documents(&out, false).unwrap();
+            assert_eq!(objects[0]["status"], json!({"b": 2}), "{out}");
+            assert_eq!(objects.len(), 1, "{out}");
+        }
         // Twice in one file.
         let one = "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {name: app}\n";
         let err = set(
@@ -500,30 +488,84 @@ status: {}
         assert!(err.to_string().contains("more than once"), "{err}");
     }
 
+    /// `oc get is -n NS -o yaml` exports a `List`: a status is written into
+    /// the item, and every comment and other item stays.
     #[test]
-    fn a_broken_document_is_named_when_the_stream_is_not_found() {
-        let text = "apiVersion: v1\nkind: [\n---\napiVersion: v1\nkind: Secret\n";
+    fn a_stream_inside_a_list_export_gets_its_status() {
+        let text = "\
+# exported with oc get is -o yaml
+apiVersion: v1
+kind: List
+items:
+# the app
+- apiVersion: image.openshift.io/v1
+  kind: ImageStream
+  metadata:
+    name: app
+    namespace: demo
+  spec:
+    tags:
+    - name: \"1.10\" # pinned
+      from: {kind: DockerImage, name: quay.io/example/app:1.10}
+# the other stream keeps its status
+- apiVersion: image.openshift.io/v1
+  kind: ImageStream
+  metadata: {name: other, namespace: demo}
+  status:
+    dockerImageRepository: kept # as written
+metadata:
+  resourceVersion: \"\"
+";
+        let new: ImageStreamStatus = serde_json::from_value(json!({
+            "tags": [{"tag": "1.10", "items": [{"created": "2026-11-26T17:00:00Z",
+                "dockerImageReference": format!("quay.io/example/app@{DIGEST}"), "image": DIGEST, "generation": 1}]}],
+        }))
+        .unwrap();
+        let out = set_stream_field_in_text(text, false, "demo", "app", "status", &new).unwrap();
+        for line in text.lines() {
+            assert!(out.contains(line), "{line:?} lost:\n{out}");
+        }
+        let status = read(&out, "demo", "app").status.clone();
+        assert_eq!(status.as_ref(), Some(&new), "{out}");
+        assert_eq!(
+            read(&out, "demo", "other").status,
+            read(text, "demo", "other").status
+        );
+        // On disk, with the status precondition, the same.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("demo.yaml");
+        fs::write(&path, text).unwrap();
+        set_stream_status_if_unchanged(&path, "demo", "app", &new, None).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), out);
+    }
+
+    fn read(text: &str, ns: &str, name: &str) -> Arc<ImageStream> {
+        crate::store::directory::edit::stored_stream(text, false, ns, name, Path::new("<text>"))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_is_refused_and_named() {
+        let text = "apiVersion: v1\nkind: [\n---\napiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {name: app}\n";
         let err = set(text, "default", "app", "status", &json!({})).unwrap_err();
         assert!(
+            matches!(err, WriteError::UnsupportedLayout { .. }),
+            "{err:?}"
+        );
+        assert!(
             err.to_string()
-                .contains("document 1 of <text> (line 1) does not parse"),
+                .starts_with("<text> does not parse as YAML: "),
             "{err}"
         );
-        // The stream elsewhere in the file is still updated.
-        let text = format!(
-            "{text}---\napiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {{name: app}}\n"
-        );
-        let out = set(&text, "default", "app", "status", &json!({})).unwrap();
-        assert_eq!(out, format!("{text}status: {{}}\n"));
     }
 
     #[test]
     fn markers_comments_crlf_and_bom() {
-        let text = "\u{feff}%YAML 1.2\n--- # the stream\r\napiVersion: image.openshift.io/v1\r\nkind: ImageStream\r\nmetadata:\r\n  name: app\r\nstatus:\r\n  a: 1\r\n...\r\n";
+        let text = "\u{feff}%YAML 1.2\r\n--- # the stream\r\napiVersion: image.openshift.io/v1\r\nkind: ImageStream\r\nmetadata:\r\n  name: app\r\nstatus:\r\n  a: 1\r\n...\r\n";
         let out = set(text, "default", "app", "status", &json!({"b": [1, 2]})).unwrap();
         assert_eq!(
             out,
-            "\u{feff}%YAML 1.2\n--- # the stream\r\napiVersion: image.openshift.io/v1\r\nkind: ImageStream\r\nmetadata:\r\n  name: app\r\nstatus:\r\n  b:\r\n  - 1\r\n  - 2\r\n...\r\n"
+            "\u{feff}%YAML 1.2\r\n--- # the stream\r\napiVersion: image.openshift.io/v1\r\nkind: ImageStream\r\nmetadata:\r\n  name: app\r\nstatus:\r\n  b:\r\n  - 1\r\n  - 2\r\n...\r\n"
         );
     }
 
