@@ -2,7 +2,10 @@
 //! schedule. May use the core, `store`, `access`, `metrics`, `background` and `memory`.
 
 pub mod backend;
+mod compose;
 pub mod controller;
 pub mod memo;
 pub mod registry;
 mod schedule;
+mod settings;
+mod writeback;

@@ -10,6 +10,7 @@ mod dirfaults;
 mod fakeapi;
 mod faults;
 mod importer;
+mod importscale;
 mod leader;
 mod manifests;
 mod observability;

@@ -96,6 +96,65 @@ pub(super) fn stored_stream(
     }
 }
 
+/// Every stream of a file, as the directory store reads them.
+pub(super) fn all_streams(
+    text: &str,
+    json: bool,
+    path: &Path,
+) -> Result<Vec<Arc<ImageStream>>, WriteError> {
+    let (_, body) = split_bom(text);
+    let objects = parse_file(body, json)
+        .map_err(|e| unsupported(path, format!("{}: {e}", path.display())))?;
+    Ok(objects
+        .into_iter()
+        .filter_map(|m| match m {
+            Manifest::Stream(is) => Some(is),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Sets the status of every listed stream in one pass over the text.
+pub(super) fn set_statuses(
+    text: &str,
+    json: bool,
+    statuses: &[(&str, &str, &ImageStreamStatus)],
+    path: &Path,
+) -> Result<String, WriteError> {
+    let to_value = |s: &ImageStreamStatus| {
+        serde_json::to_value(s).map_err(|e| WriteError::Serialize(e.to_string()))
+    };
+    if json {
+        let mut out = text.to_owned();
+        for (namespace, name, status) in statuses {
+            out = set_in_json(
+                &out,
+                effective_namespace(namespace),
+                name,
+                "status",
+                status,
+                path,
+            )?;
+        }
+        return Ok(out);
+    }
+    if statuses.is_empty() {
+        return Ok(text.to_owned());
+    }
+    let changes = statuses
+        .iter()
+        .map(|(namespace, name, status)| {
+            Ok(Change {
+                namespace: effective_namespace(namespace),
+                name,
+                key: "status",
+                value: to_value(status)?,
+            })
+        })
+        .collect::<Result<Vec<_>, WriteError>>()?;
+    set_in_yaml(text, &changes, path)
+}
+
 /// One top-level key of one stream, to be set.
 pub(super) struct Change<'a> {
     pub(super) namespace: &'a str,
