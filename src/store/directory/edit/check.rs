@@ -9,7 +9,7 @@ use serde_json::Value;
 use imagestream_core::manifest::{Manifest, documents_preserving_lists, parse_file};
 use imagestream_core::stream::ImageStreamStatus;
 
-use super::json::locate_json;
+use super::json::{StreamIndex, index_streams, locate_json};
 use super::names::is_named;
 
 /// One stream's intended change: operations relative to the stream object.
@@ -31,8 +31,9 @@ pub(super) fn reads_as_intended(
     // A file whose untyped reading fails (a value JSON cannot hold, such as
     // `.nan`) is checked by the typed reading below only.
     if let Ok(mut expected) = documents_preserving_lists(old, false) {
+        let index = index_streams(&expected);
         for change in changes {
-            apply(&mut expected, change)?;
+            apply(&mut expected, &index, change)?;
         }
         if expected != after {
             return Err("its other fields would change".into());
@@ -60,25 +61,12 @@ pub(super) fn reads_as_intended(
     Ok(())
 }
 
-fn apply(docs: &mut [Value], change: &Intended<'_>) -> Result<(), String> {
-    let mut hits = Vec::new();
-    let mut at = None;
-    for (i, doc) in docs.iter().enumerate() {
-        let before = hits.len();
-        locate_json(
-            doc,
-            change.namespace,
-            change.name,
-            &mut Vec::new(),
-            &mut hits,
-        );
-        if hits.len() > before {
-            at = Some(i);
-        }
-    }
-    let (Some(i), [trail]) = (at, hits.as_slice()) else {
+fn apply(docs: &mut [Value], index: &StreamIndex, change: &Intended<'_>) -> Result<(), String> {
+    let key = (change.namespace.to_owned(), change.name.to_owned());
+    let Some([(i, trail)]) = index.get(&key).map(Vec::as_slice) else {
         return Err("the stream is not found once in the file's untyped reading".into());
     };
+    let i = *i;
     let base: String = trail.iter().map(|n| format!("/items/{n}")).collect();
     let ops: Vec<Value> = change
         .ops

@@ -40,6 +40,7 @@ mod yaml;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -226,7 +227,26 @@ fn edit_yaml(
     let (bom, body) = split_bom(text);
     let mut yaml = Yaml::parse(body, path)?;
     let old_docs = documents_preserving_lists(body, false).ok();
+    let untyped_index = old_docs.as_deref().map(index_streams);
     let typed = parse_file(body, false).ok();
+    // Every lookup below is in maps made in one pass: a batch of edits to a
+    // file of thousands of streams never scans the file once per stream.
+    let typed_status: HashMap<(String, String), Option<ImageStreamStatus>> = typed
+        .iter()
+        .flatten()
+        .filter_map(|m| match m {
+            Manifest::Stream(is) => Some((
+                (
+                    effective_namespace(is.metadata.namespace.as_deref().unwrap_or_default())
+                        .to_owned(),
+                    is.metadata.name.clone()?,
+                ),
+                is.status.clone(),
+            )),
+            _ => None,
+        })
+        .collect();
+    let places = yaml.places();
     let statuses: Vec<Option<ImageStreamStatus>> = changes
         .iter()
         .map(|c| (c.key == "status").then(|| as_status(&c.value)).flatten())
@@ -235,19 +255,14 @@ fn edit_yaml(
     for (change, new_status) in changes.iter().zip(&statuses) {
         check_key(change.key)?;
         let namespace = effective_namespace(change.namespace);
-        let place = yaml.find(namespace, change.name, path)?;
-        let current = old_docs
-            .as_deref()
-            .and_then(|docs| untyped_stream(docs, namespace, change.name))
-            .and_then(|s| s.get(change.key).cloned());
-        let old_status = typed.as_deref().and_then(|objects| {
-            objects.iter().find_map(|m| match m {
-                Manifest::Stream(is) if is_named(is, namespace, change.name) => {
-                    Some(is.status.clone())
-                }
-                _ => None,
-            })
-        });
+        let place = yaml::one_place(&places, namespace, change.name, path)?;
+        let key = (namespace.to_owned(), change.name.to_owned());
+        let current = match (&old_docs, &untyped_index) {
+            (Some(docs), Some(index)) => untyped_stream(docs, index, &key),
+            _ => None,
+        }
+        .and_then(|s| s.get(change.key).cloned());
+        let old_status = typed_status.get(&key).cloned();
         let whole = || {
             vec![
                 serde_json::json!({"op": "add", "path": format!("/{}", change.key), "value": change.value}),
@@ -298,17 +313,15 @@ fn edit_yaml(
 }
 
 /// The stream's object in a file's untyped reading.
-fn untyped_stream<'v>(docs: &'v [Value], namespace: &str, name: &str) -> Option<&'v Value> {
-    let mut hits = Vec::new();
-    for (i, doc) in docs.iter().enumerate() {
-        let mut found = Vec::new();
-        locate_json(doc, namespace, name, &mut Vec::new(), &mut found);
-        hits.extend(found.into_iter().map(|trail| (i, trail)));
-    }
-    let [(i, trail)] = hits.as_slice() else {
+fn untyped_stream<'v>(
+    docs: &'v [Value],
+    index: &StreamIndex,
+    key: &(String, String),
+) -> Option<&'v Value> {
+    let [(i, trail)] = index.get(key)?.as_slice() else {
         return None;
     };
-    let mut at = &docs[*i];
+    let mut at = docs.get(*i)?;
     for n in trail {
         at = at.get("items")?.get(n)?;
     }

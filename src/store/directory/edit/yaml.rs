@@ -2,6 +2,7 @@
 //! its own or an item of a `List`), and RFC 6902 operations applied there by
 //! oneyaml, which keeps every byte it is not asked to change.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use oneyaml::{Emit, NodeRef, Patch, QuoteStyle, Settings, Stream};
@@ -44,12 +45,43 @@ fn text_of(n: Option<NodeRef<'_>>) -> Option<String> {
     n.and_then(|n| n.as_str().map(|c| c.into_owned()))
 }
 
-fn is_stream(m: NodeRef<'_>, namespace: &str, name: &str) -> bool {
+/// (effective namespace, name) of an ImageStream object.
+fn stream_key(m: NodeRef<'_>) -> Option<(String, String)> {
+    let is_stream = text_of(m.get("kind")).as_deref() == Some("ImageStream")
+        && text_of(m.get("apiVersion")).is_some_and(|a| a.starts_with("image.openshift.io/"));
+    if !is_stream {
+        return None;
+    }
     let ns = text_of(m.get_path("metadata.namespace")).unwrap_or_default();
-    text_of(m.get("kind")).as_deref() == Some("ImageStream")
-        && text_of(m.get("apiVersion")).is_some_and(|a| a.starts_with("image.openshift.io/"))
-        && text_of(m.get_path("metadata.name")).as_deref() == Some(name)
-        && effective_namespace(&ns) == namespace
+    let name = text_of(m.get_path("metadata.name"))?;
+    Some((effective_namespace(&ns).to_owned(), name))
+}
+
+/// The one place of the stream NS/NAME among `places`.
+pub(super) fn one_place(
+    places: &HashMap<(String, String), Vec<Place>>,
+    namespace: &str,
+    name: &str,
+    path: &Path,
+) -> Result<Place, WriteError> {
+    let found = places
+        .get(&(namespace.to_owned(), name.to_owned()))
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    match found {
+        [one] => Ok(one.clone()),
+        [] => Err(not_found(path, namespace, name)),
+        [a, b, ..] => Err(unsupported(
+            path,
+            format!(
+                "ImageStream {namespace}/{name} appears more than once in {} (documents {} \
+                 and {}); remove the duplicate",
+                path.display(),
+                a.document + 1,
+                b.document + 1
+            ),
+        )),
+    }
 }
 
 impl Yaml {
@@ -63,6 +95,41 @@ impl Yaml {
         Ok(Self { stream })
     }
 
+    /// Where every stream is, by (effective namespace, name), in one pass.
+    pub(super) fn places(&self) -> HashMap<(String, String), Vec<Place>> {
+        let mut out: HashMap<(String, String), Vec<Place>> = HashMap::new();
+        let mut add = |m: NodeRef<'_>, place: Place| {
+            if let Some(key) = stream_key(m) {
+                out.entry(key).or_default().push(place);
+            }
+        };
+        for (document, doc) in self.stream.documents().enumerate() {
+            let Some(root) = doc.root() else { continue };
+            if text_of(root.get("kind")).as_deref() == Some("List") {
+                if let Some(items) = root.get("items").and_then(|i| i.as_sequence()) {
+                    for (i, item) in items.iter().enumerate() {
+                        add(
+                            item,
+                            Place {
+                                document,
+                                base: format!("/items/{i}"),
+                            },
+                        );
+                    }
+                }
+            } else {
+                add(
+                    root,
+                    Place {
+                        document,
+                        base: String::new(),
+                    },
+                );
+            }
+        }
+        out
+    }
+
     /// The one place of the stream NS/NAME (`namespace` already effective).
     pub(super) fn find(
         &self,
@@ -70,41 +137,7 @@ impl Yaml {
         name: &str,
         path: &Path,
     ) -> Result<Place, WriteError> {
-        let mut found: Vec<Place> = Vec::new();
-        for (document, doc) in self.stream.documents().enumerate() {
-            let Some(root) = doc.root() else { continue };
-            if text_of(root.get("kind")).as_deref() == Some("List") {
-                if let Some(items) = root.get("items").and_then(|i| i.as_sequence()) {
-                    for (i, item) in items.iter().enumerate() {
-                        if is_stream(item, namespace, name) {
-                            found.push(Place {
-                                document,
-                                base: format!("/items/{i}"),
-                            });
-                        }
-                    }
-                }
-            } else if is_stream(root, namespace, name) {
-                found.push(Place {
-                    document,
-                    base: String::new(),
-                });
-            }
-        }
-        match found.as_slice() {
-            [one] => Ok(one.clone()),
-            [] => Err(not_found(path, namespace, name)),
-            [a, b, ..] => Err(unsupported(
-                path,
-                format!(
-                    "ImageStream {namespace}/{name} appears more than once in {} (documents {} \
-                     and {}); remove the duplicate",
-                    path.display(),
-                    a.document + 1,
-                    b.document + 1
-                ),
-            )),
-        }
+        one_place(&self.places(), namespace, name, path)
     }
 
     /// Whether the stream at `place` has a top-level `key`.
