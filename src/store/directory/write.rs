@@ -897,6 +897,38 @@ metadata:
     }
 
     #[test]
+    fn a_status_batch_into_a_json_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("streams.json");
+        let stream = |name: &str| json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream", "metadata": {"name": name, "namespace": "demo"}, "spec": {}});
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": [stream("a"), {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}, stream("b")]});
+        fs::write(&path, list.to_string()).unwrap();
+        let new: ImageStreamStatus =
+            serde_json::from_value(json!({"dockerImageRepository": "r"})).unwrap();
+        update_statuses(&path, &mut |streams| {
+            streams
+                .iter()
+                .map(|is| StatusWrite {
+                    namespace: "demo".into(),
+                    name: is.metadata.name.clone().unwrap_or_default(),
+                    status: new.clone(),
+                })
+                .collect()
+        })
+        .unwrap();
+        let value: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            value["items"][0]["status"],
+            json!({"dockerImageRepository": "r"})
+        );
+        assert_eq!(
+            value["items"][2]["status"],
+            json!({"dockerImageRepository": "r"})
+        );
+        assert_eq!(value["items"][1], list["items"][1]);
+    }
+
+    #[test]
     fn a_status_computed_from_an_older_read_is_not_written() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("streams.yaml");

@@ -125,22 +125,21 @@ pub(super) fn set_statuses(
     let to_value = |s: &ImageStreamStatus| {
         serde_json::to_value(s).map_err(|e| WriteError::Serialize(e.to_string()))
     };
-    if json {
-        let mut out = text.to_owned();
-        for (namespace, name, status) in statuses {
-            out = set_in_json(
-                &out,
-                effective_namespace(namespace),
-                name,
-                "status",
-                status,
-                path,
-            )?;
-        }
-        return Ok(out);
-    }
     if statuses.is_empty() {
         return Ok(text.to_owned());
+    }
+    if json {
+        // Parsed and printed once, however many streams change.
+        let mut root = parse_json(text, path)?;
+        for (namespace, name, status) in statuses {
+            let namespace = effective_namespace(namespace);
+            let trail = find_json_stream(&root, namespace, name, path)?;
+            let object = json_at_mut(&mut root, &trail)
+                .and_then(Value::as_object_mut)
+                .ok_or_else(|| not_found(path, namespace, name))?;
+            object.insert("status".to_owned(), to_value(status)?);
+        }
+        return pretty_json(&root);
     }
     let changes = statuses
         .iter()
