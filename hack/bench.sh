@@ -21,8 +21,11 @@
 #      docker-registry that notifies `serve --events-listen`, timing each from
 #      the end of `skopeo copy` to the new digest in the stream's status, in
 #      cluster mode (fake API server) and directory mode.
-#   5. Ends with one line:
-#      bench: mutate rps=N p50_us=N p99_us=N floor_rps=N floor_p99_us=N ratio=0.NN fixed_rps=2000 fixed_p99_us=N floor_fixed_p99_us=N rss_mib=N load_ms=N streams=10000 event_p50_ms=N event_p99_ms=N scheduled_interval_s=900
+#   5. The import at scale (hack/bench-import.sh): 2,000 and 10,000 new tags in
+#      20 namespace files following one image on docker-registry; the time
+#      until every status is written, manifest requests per tag, peak RSS.
+#   6. Ends with one line:
+#      bench: mutate rps=N p50_us=N p99_us=N floor_rps=N floor_p99_us=N ratio=0.NN fixed_rps=2000 fixed_p99_us=N floor_fixed_p99_us=N rss_mib=N load_ms=N streams=10000 event_p50_ms=N event_p99_ms=N scheduled_interval_s=N import_s_2000=N import_requests_per_tag_2000=N import_rss_mib_2000=N (and _10000)
 #      (the event figures are cluster mode's)
 #
 # Everything runs on 127.0.0.1, every step is bounded by `timeout`, and the
@@ -39,6 +42,8 @@
 #   BENCH_SKIP_EVENTS=1    skip the push-event freshness step
 #   BENCH_SKIP_IMPORTER=1  skip the informational fixed-rate run against a
 #                          second server with the importer on
+#   BENCH_SKIP_IMPORT=1    skip the import-at-scale step (hack/bench-import.sh)
+#   BENCH_IMPORT_TAGS      its tag counts ["2000 10000"]
 #   BENCH_PERF=1           also profile the webhook with `perf record` during an
 #                          extra saturation run and print the top of the report
 #                          (perf.data is kept in target/bench/)
@@ -380,9 +385,18 @@ if [[ ${BENCH_SKIP_EVENTS:-0} != 1 ]]; then
     grep '^bench-events:' "$WORK/events.txt"
 fi
 
-python3 - "$WORK" "$RSS_KB" "$LOAD_MS" "$STREAMS" "$RATE" <<'EOF'
+IMPORT_FIELDS=
+if [[ ${BENCH_SKIP_IMPORT:-0} != 1 ]]; then
+    say "import at scale: ${BENCH_IMPORT_TAGS:-2000 10000} new tags in 20 namespace files"
+    : >"$WORK/import.txt"
+    # shellcheck disable=SC2086
+    BENCH_IMPORT_OUT="$WORK/import.txt" timeout 1800 bash hack/bench-import.sh "$BIN" ${BENCH_IMPORT_TAGS:-2000 10000}
+    IMPORT_FIELDS=$(tr '\n' ' ' <"$WORK/import.txt")
+fi
+
+python3 - "$WORK" "$RSS_KB" "$LOAD_MS" "$STREAMS" "$RATE" "$IMPORT_FIELDS" <<'EOF'
 import json, sys
-work, rss_kb, load_ms, streams, rate = sys.argv[1:]
+work, rss_kb, load_ms, streams, rate, import_fields = sys.argv[1:]
 def run(name):
     r = json.load(open(f"{work}/{name}.json"))
     return r["summary"]["requestsPerSec"], r["latencyPercentiles"]["p50"] * 1e6, r["latencyPercentiles"]["p99"] * 1e6
@@ -413,10 +427,22 @@ checks = [
 ]
 if event_p99 is not None:
     checks.append(("event_p99_ms <= 2000", event_p99 <= 2000))
+imp = dict(f.split("=", 1) for f in import_fields.split())
+def num(key):
+    try:
+        return float(imp[key])
+    except (KeyError, ValueError):
+        return float("inf")
+for n, bound in (("2000", 10), ("10000", 60)):
+    if f"import_s_{n}" in imp:
+        checks.append((f"import_s_{n} <= {bound}", num(f"import_s_{n}") <= bound))
+        checks.append((f"import_requests_per_tag_{n} <= 1.05", num(f"import_requests_per_tag_{n}") <= 1.05))
+        checks.append((f"import_rss_mib_{n} <= 150", num(f"import_rss_mib_{n}") <= 150))
 print(f"==> fixed-rate runs achieved {fixed_rps:.0f} (webhook) and {floor_fixed_rps:.0f} (floor) requests/s")
 for what, ok in checks:
     print(f"==> target {what}: {'met' if ok else 'MISSED'}")
 print(f"bench: mutate rps={rps:.0f} p50_us={p50:.0f} p99_us={p99:.0f} floor_rps={floor_rps:.0f} "
       f"floor_p99_us={floor_p99:.0f} ratio={ratio:.2f} fixed_rps={rate} fixed_p99_us={fixed_p99:.0f} "
-      f"floor_fixed_p99_us={floor_fixed_p99:.0f} rss_mib={rss_mib:.0f} load_ms={load_ms} streams={streams}{events}")
+      f"floor_fixed_p99_us={floor_fixed_p99:.0f} rss_mib={rss_mib:.0f} load_ms={load_ms} streams={streams}{events}"
+      + (f" {import_fields.strip()}" if import_fields.strip() else ""))
 EOF

@@ -215,10 +215,7 @@ impl Ctx {
             None,
         )
         .with_access(access);
-        importer.records = Some(Recorder {
-            store: self.images(),
-            prefer: self.config.import.prefer(),
-        });
+        importer.records = Some(Recorder::new(self.images(), self.config.import.prefer()));
         Ok(importer)
     }
 

@@ -69,48 +69,42 @@ impl Backend {
         }
     }
 
-    /// Writes `status` if the stream still is `read`, the version it was computed from.
+    /// Writes `status` through the API if the object still is `read`, the
+    /// version it was computed from (its resourceVersion).
     pub(super) async fn write_status(
-        &self,
+        client: &kube::Client,
         entry: &StreamEntry,
-        read: &Arc<ImageStream>,
+        read: &ImageStream,
         status: &ImageStreamStatus,
-    ) -> Result<(), String> {
-        let (ns, name) = (entry.namespace.to_string(), entry.name.to_string());
+    ) -> Result<(), StatusWriteError> {
+        let (ns, name) = (&*entry.namespace, &*entry.name);
+        let version = read.metadata.resource_version.as_deref();
+        match crate::store::cluster::apply_status(client, ns, name, version, status).await {
+            Ok(_) => Ok(()),
+            Err(e) if crate::store::cluster::is_conflict(&e) => {
+                Err(StatusWriteError::Conflict(format!(
+                    "imagestream {ns}/{name} changed while it was being imported; the status computed from the old version was not written"
+                )))
+            }
+            Err(e) => Err(StatusWriteError::Failed(format!(
+                "status write of {ns}/{name} failed: {e}"
+            ))),
+        }
+    }
+}
+
+/// Why a status was not written through the API.
+#[derive(Debug)]
+pub(super) enum StatusWriteError {
+    /// The object changed since it was read (409): compose again from the new one.
+    Conflict(String),
+    Failed(String),
+}
+
+impl std::fmt::Display for StatusWriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Backend::Api(client) => {
-                let version = read.metadata.resource_version.as_deref();
-                match crate::store::cluster::apply_status(client, &ns, &name, version, status).await
-                {
-                    Ok(_) => Ok(()),
-                    Err(e) if crate::store::cluster::is_conflict(&e) => Err(format!(
-                        "imagestream {ns}/{name} changed while it was being imported; the status computed from the old version was not written"
-                    )),
-                    Err(e) => Err(format!("status write of {ns}/{name} failed: {e}")),
-                }
-            }
-            Backend::Directory => {
-                let Some(path) = entry.origin.clone() else {
-                    return Err(format!(
-                        "imagestream {ns}/{name} has no file to write its status to"
-                    ));
-                };
-                let status = status.clone();
-                let object = read.clone();
-                let (n, s) = (ns.clone(), name.clone());
-                crate::background::run("status-writer", move || {
-                    crate::store::directory::write::set_stream_status_if_unchanged(
-                        &path,
-                        &n,
-                        &s,
-                        &status,
-                        object.status.as_ref(),
-                    )
-                    .map_err(|e| e.to_string())
-                })
-                .await
-                .ok_or_else(|| format!("the status writer of {ns}/{name} failed"))?
-            }
+            StatusWriteError::Conflict(m) | StatusWriteError::Failed(m) => f.write_str(m),
         }
     }
 }

@@ -15,13 +15,14 @@ use imagestream_core::import::local::{History, local_outcome, local_target_diffe
 use imagestream_core::import::{self, Outcome, Reason, Source, TagPlan};
 use imagestream_core::pullsecret::Keyring;
 use imagestream_core::stream::resolve::StreamName;
-use imagestream_core::stream::snapshot::{self, Snapshot, StreamEntry};
+use imagestream_core::stream::snapshot::{Snapshot, StreamEntry};
 use imagestream_core::stream::{ImageStream, ImageStreamStatus};
 
+use super::compose::{Fetched, is_registry, outcome_key};
 use super::schedule::{TokenBucket, jittered, spread};
 use crate::access::AccessChecker;
 use crate::importer::backend::Backend;
-use crate::importer::memo::{Handled, Memo};
+use crate::importer::memo::Memo;
 use crate::importer::records::Recorder;
 use crate::importer::registry::Registries;
 use crate::metrics::Metrics;
@@ -31,25 +32,31 @@ use crate::store::Store;
 /// due sooner waits at most this long.
 const MIN_PASS_GAP: Duration = Duration::from_secs(1);
 
+/// Streams whose registry requests are in flight at once (each registry
+/// request also waits for a permit of `import.maxConcurrentRequests`).
+pub(super) const FETCH_STREAMS: usize = 64;
+/// Imports written together: each file is written once per batch.
+const WRITE_BATCH: usize = 2048;
+
 pub use super::settings::{ImportSettings, import_settings};
 
 #[derive(Debug)]
-struct State {
-    memo: Memo,
+pub(super) struct State {
+    pub(super) memo: Memo,
     bucket: TokenBucket,
 }
 
 pub struct Importer {
-    store: Arc<Store>,
-    registries: Arc<Registries>,
-    backend: Backend,
-    settings: ImportSettings,
-    metrics: Option<Arc<Metrics>>,
+    pub(super) store: Arc<Store>,
+    pub(super) registries: Arc<Registries>,
+    pub(super) backend: Backend,
+    pub(super) settings: ImportSettings,
+    pub(super) metrics: Option<Arc<Metrics>>,
     /// Checks that a tag may follow another stream; `None` allows all (tests).
-    access: Option<AccessChecker>,
+    pub(super) access: Option<AccessChecker>,
     /// Writes Image records of what is imported; `None` records nothing.
     pub records: Option<Recorder>,
-    state: Mutex<State>,
+    pub(super) state: Mutex<State>,
 }
 
 /// The tags of one stream to import now.
@@ -100,7 +107,7 @@ impl Importer {
         self
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+    pub(super) fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -283,17 +290,25 @@ impl Importer {
         (out, wake.max(MIN_PASS_GAP))
     }
 
-    async fn execute(&self, snap: &Snapshot, work: Vec<Work>) {
-        let jobs = work.into_iter().map(|w| async move {
-            let key = (w.stream.namespace.to_string(), w.stream.name.to_string());
-            if let Err(e) = self.import_stream(snap, &w.stream, &w.tags, &w.invalid).await {
-                tracing::warn!(namespace = %key.0, name = %key.1, error = %e, "cannot write imported status");
+    /// Imports the planned tags: every registry answer first, as fast as
+    /// `import.maxConcurrentRequests` and the registries' own limits allow,
+    /// then one write per file (directory mode) or per object (cluster
+    /// mode). A write that conflicts is composed again from the stream as it
+    /// is now, with the same answers.
+    async fn execute(&self, snap: &Arc<Snapshot>, work: Vec<Work>) {
+        let fetches = work
+            .into_iter()
+            .map(|w| self.fetch(snap, w.stream, w.tags, w.invalid));
+        let mut batches = futures::stream::iter(fetches)
+            .buffer_unordered(FETCH_STREAMS)
+            .chunks(WRITE_BATCH);
+        while let Some(fetched) = batches.next().await {
+            for (entry, result) in self.write(snap, fetched).await {
+                if let Err(e) = result {
+                    tracing::warn!(namespace = %entry.namespace, name = %entry.name, error = %e, "cannot write imported status");
+                }
             }
-        });
-        futures::stream::iter(jobs)
-            .buffer_unordered(16)
-            .collect::<Vec<_>>()
-            .await;
+        }
     }
 
     /// Imports the named tags of NS/NAME now, whatever their schedule and not paced (the
@@ -319,7 +334,13 @@ impl Importer {
                 _ => {}
             }
         }
-        self.import_stream(&snap, &entry, &plans, &invalid).await
+        let fetched = self.fetch(&snap, entry, plans, invalid).await;
+        let (_, result) = self
+            .write(&snap, vec![fetched])
+            .await
+            .pop()
+            .ok_or("the import wrote nothing")?;
+        result
     }
 
     /// Every tag of the repository `image` names, and the repository
@@ -340,146 +361,43 @@ impl Importer {
             .map_err(|f| f.message)
     }
 
-    async fn import_stream(
+    /// Asks the registries (and the access checks) everything the stream's
+    /// planned tags need.
+    async fn fetch(
         &self,
         snap: &Snapshot,
-        entry: &StreamEntry,
-        plans: &[TagPlan],
-        invalid: &[(String, String)],
-    ) -> Result<Imported, String> {
-        let (ns, name) = (&*entry.namespace, &*entry.name);
-        // The snapshot keeps each tag's newest item only; the status is
-        // built from the whole stream, read now. A stream that changed since
-        // the plan was made from it is planned again when the change arrives.
-        let is = self.backend.read_whole(entry).await?;
-        if snapshot::head((*is).clone()) != *entry.head {
-            return Err(format!(
-                "imagestream {ns}/{name} changed since its import was planned; it is planned again from the new version"
-            ));
-        }
-        let keyring = self.backend.keyring(snap, ns).await;
-        let mut status = is.status.clone().unwrap_or_default();
-        let mut changed = false;
-        let mut failures = Vec::new();
-        let now = now_rfc3339();
-        let repo = import::docker_image_repository(&self.settings.stream_host, ns, name);
-        if status.docker_image_repository.as_deref() != Some(repo.as_str()) {
-            status.docker_image_repository = Some(repo);
-            changed = true;
-        }
-        // Registry tags first, so aliases of them in the same stream see the new image.
-        let ordered = import::import_order(ns, name, plans);
-        let registry_imports = ordered
-            .iter()
-            .filter(|p| matches!(p.source, Source::Registry { .. }))
-            .map(|p| async { (p.tag.clone(), self.import_registry(p, ns, &keyring).await) });
-        let registry_results: Vec<(String, Outcome)> =
-            futures::future::join_all(registry_imports).await;
-        let mut results: HashMap<String, Outcome> = registry_results.into_iter().collect();
-        let mut produced: HashMap<String, String> = HashMap::new();
-        // (tag, the digest it had, the digest imported), logged once written.
-        let mut imported: Vec<(&str, Option<Box<str>>, String)> = Vec::new();
-        for plan in ordered {
-            let outcome = match results.remove(&plan.tag) {
-                Some(o) => o,
-                None => {
-                    let target = local_outcome(snap, &is, &status, plan, History::Whole);
-                    // The memo keeps what the source offered, so a refused source is not retried every pass.
-                    produced.insert(plan.tag.clone(), outcome_key(&target));
-                    match self.forbidden_source(snap, ns, name, plan).await {
-                        Some(why) => Outcome::Failed {
-                            reason: Reason::Forbidden,
-                            message: why,
-                        },
-                        None => target,
-                    }
-                }
-            };
-            self.count(&outcome);
-            match &outcome {
-                Outcome::Failed { reason, message } => {
-                    tracing::info!(namespace = %ns, name = %name, tag = %plan.tag, %reason, %message, "import failed");
-                    failures.push((plan.tag.clone(), *reason, message.clone()));
-                }
-                Outcome::Image { digest, .. } => {
-                    let old = status
-                        .tags
-                        .iter()
-                        .flatten()
-                        .find(|t| t.tag == plan.tag)
-                        .and_then(|t| t.items.as_ref()?.first())
-                        .map(|item| item.image.clone());
-                    imported.push((&plan.tag, old, digest.clone()));
-                }
-            }
-            changed |= import::apply(
-                &mut status,
-                &plan.tag,
-                plan.generation,
-                &outcome,
-                &now,
-                self.settings.history_limit,
-            );
-        }
-        for (tag, why) in invalid {
-            let outcome = Outcome::Failed {
-                reason: Reason::InternalError,
-                message: why.clone(),
-            };
-            self.count(&outcome);
-            failures.push((tag.clone(), Reason::InternalError, why.clone()));
-            let generation = is
-                .spec_tag(tag)
-                .and_then(|t| t.generation)
-                .or(is.metadata.generation)
-                .unwrap_or(0);
-            changed |= import::apply(
-                &mut status,
-                tag,
-                generation,
-                &outcome,
-                &now,
-                self.settings.history_limit,
-            );
-        }
-        if changed {
-            // Nothing is remembered as handled until it is written: a write
-            // refused because the stream changed meanwhile is planned again
-            // from the newer stream on the next pass.
-            self.backend.write_status(entry, &is, &status).await?;
-        }
-        // Every success at info: scheduled re-imports are paced by
-        // maxScheduledImportsPerMinute, so these lines are bounded too.
-        for (tag, old, new) in imported {
-            let unchanged = old.as_deref() == Some(new.as_str());
-            tracing::info!(namespace = %ns, name = %name, %tag, old = old.as_deref(), %new, unchanged, "tag imported");
-        }
-        {
-            let mut state = self.state();
-            let (ns, name) = (&entry.namespace, &entry.name);
-            for plan in plans {
-                state.memo.tag(ns, name, &plan.tag).handled = Some(Box::new(Handled {
-                    generation: plan.generation,
-                    source: plan.source.clone(),
-                    result: produced.remove(&plan.tag).unwrap_or_default(),
-                }));
-            }
-            for (tag, why) in invalid {
-                state.memo.tag(ns, name, tag).handled = Some(Box::new(Handled {
-                    generation: 0,
-                    source: Source::Registry {
-                        image: String::new(),
-                        insecure: false,
-                        pinned: false,
-                        mode: None,
-                    },
-                    result: why.clone(),
-                }));
+        stream: Arc<StreamEntry>,
+        plans: Vec<TagPlan>,
+        invalid: Vec<(String, String)>,
+    ) -> Fetched {
+        let (ns, name) = (&*stream.namespace, &*stream.name);
+        let keyring = if plans.iter().any(is_registry) {
+            self.backend.keyring(snap, ns).await
+        } else {
+            Keyring::default()
+        };
+        let registry = futures::future::join_all(
+            plans
+                .iter()
+                .filter(|p| is_registry(p))
+                .map(|p| async { (p.tag.clone(), self.import_registry(p, ns, &keyring).await) }),
+        )
+        .await
+        .into_iter()
+        .collect();
+        let mut forbidden = HashMap::new();
+        for plan in plans.iter().filter(|p| !is_registry(p)) {
+            if let Some(why) = self.forbidden_source(snap, ns, name, plan).await {
+                forbidden.insert(plan.tag.clone(), why);
             }
         }
-        let mut stream = Arc::unwrap_or_clone(is);
-        stream.status = Some(status);
-        Ok(Imported { stream, failures })
+        Fetched {
+            stream,
+            plans,
+            invalid,
+            registry,
+            forbidden,
+        }
     }
 
     /// Why a tag may not follow the stream it names: a tag makes its image
@@ -548,7 +466,7 @@ impl Importer {
         outcome
     }
 
-    fn count(&self, outcome: &Outcome) {
+    pub(super) fn count(&self, outcome: &Outcome) {
         if let Some(m) = &self.metrics {
             let (result, reason) = match outcome {
                 Outcome::Image { .. } => ("success", ""),
@@ -561,14 +479,6 @@ impl Importer {
     }
 }
 
-/// The digest (or failure) an outcome leaves, for the memo.
-fn outcome_key(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Image { digest, .. } => digest.clone(),
-        Outcome::Failed { message, .. } => message.clone(),
-    }
-}
-
-fn now_rfc3339() -> String {
+pub(super) fn now_rfc3339() -> String {
     format!("{:.0}", jiff::Timestamp::now())
 }

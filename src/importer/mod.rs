@@ -2,6 +2,7 @@
 //! schedule. May use the core, `store`, `access`, `metrics`, `background` and `memory`.
 
 pub mod backend;
+mod compose;
 pub mod controller;
 mod lookup;
 pub mod memo;
@@ -9,3 +10,4 @@ pub mod records;
 pub mod registry;
 mod schedule;
 pub mod settings;
+mod writeback;

@@ -269,11 +269,22 @@ impl Registries {
 
 /// Writes Image records: where, and the platform whose config is read for an index.
 pub struct Recorder {
-    pub store: ImageStore,
-    pub prefer: Platform,
+    store: ImageStore,
+    prefer: Platform,
+    /// Digests being recorded now: the many tags a batch imports at once
+    /// often share one new image, and only the first reads it.
+    in_flight: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Recorder {
+    pub fn new(store: ImageStore, prefer: Platform) -> Recorder {
+        Recorder {
+            store,
+            prefer,
+            in_flight: Default::default(),
+        }
+    }
+
     /// Writes the Image records of `digest`, imported from `source`, when
     /// it has none: a digest with a record is not read again. What cannot be
     /// read is a warning, never a failed import (admission needs the digest
@@ -285,9 +296,11 @@ impl Recorder {
         found: &str,
         digest: &str,
     ) {
-        if let Some(r) = recorder {
-            r.write(registries, keyring, source, found, digest).await;
-        }
+        let Some(r) = recorder else { return };
+        let Some(_claim) = Claim::take(&r.in_flight, digest) else {
+            return;
+        };
+        r.write(registries, keyring, source, found, digest).await;
     }
 
     async fn write(
@@ -365,6 +378,38 @@ impl tokio::io::AsyncWrite for Capped {
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+/// A digest in [`Recorder`]'s in-flight set, released when dropped (also
+/// when the import that records it is cancelled).
+struct Claim<'a> {
+    set: &'a std::sync::Mutex<std::collections::HashSet<String>>,
+    digest: String,
+}
+
+impl<'a> Claim<'a> {
+    fn take(
+        set: &'a std::sync::Mutex<std::collections::HashSet<String>>,
+        digest: &str,
+    ) -> Option<Claim<'a>> {
+        let fresh = set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(digest.to_owned());
+        fresh.then(|| Claim {
+            set,
+            digest: digest.to_owned(),
+        })
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.digest);
     }
 }
 

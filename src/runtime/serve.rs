@@ -146,10 +146,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<(), String> {
         let mut started =
             start_importer(global, &config, &store, &metrics, backend)?.with_access(access.clone());
         if let Some(records) = records {
-            started.records = Some(Recorder {
-                store: records,
-                prefer: config.import.prefer(),
-            });
+            started.records = Some(Recorder::new(records, config.import.prefer()));
         }
         let started = Arc::new(started);
         tokio::spawn(started.clone().run(leader_rx.clone(), shutdown.clone()));

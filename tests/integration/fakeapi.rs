@@ -62,6 +62,9 @@ struct Inner {
     /// A concurrent edit made just before the next JSON patch of that object:
     /// (resource, namespace, name, pointer, value).
     edit_before_patch: Option<(String, String, String, String, Value)>,
+    /// Status patches still to be refused with a 409, as if another writer
+    /// had just changed the object.
+    status_conflicts: usize,
 }
 
 #[derive(Clone)]
@@ -236,6 +239,12 @@ impl FakeApi {
             pointer.to_owned(),
             value,
         ));
+    }
+
+    /// The next `n` status patches find the object just changed by someone
+    /// else (a new resourceVersion) and get a 409.
+    pub fn conflict_next_status_patches(&self, n: usize) {
+        self.lock().status_conflicts = n;
     }
 
     pub fn allow(&self, user: &str, ns: &str, name: &str) {
@@ -560,6 +569,18 @@ fn patch(api: &FakeApi, t: &Target, name: &str, content_type: &str, body: &Value
             &format!("{} \"{name}\" not found", t.resource),
         );
     };
+    if t.sub.as_deref() == Some("status") {
+        let refuse = {
+            let mut s = api.lock();
+            let refuse = s.status_conflicts > 0;
+            s.status_conflicts = s.status_conflicts.saturating_sub(1);
+            refuse
+        };
+        if refuse {
+            api.put(&t.resource, obj);
+            return conflict();
+        }
+    }
     // A resourceVersion in a patch's body is a precondition, as the API server
     // treats it (apply and merge patches alike).
     if version(body).is_some_and(|rv| Some(rv) != version(&obj)) {

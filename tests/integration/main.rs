@@ -13,6 +13,7 @@ mod fakeapi;
 mod faults;
 mod importer;
 mod importmodes;
+mod importscale;
 mod leader;
 mod manifests;
 mod metadata;

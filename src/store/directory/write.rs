@@ -3,9 +3,10 @@
 //! user wrote it. The text is changed by the editor (`edit`), the file
 //! replaced atomically (`atomic`).
 
+use std::collections::HashMap;
 use std::io;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Serialize;
 
@@ -58,6 +59,77 @@ pub fn set_stream_status_if_unchanged(
     })
 }
 
+/// How often a batch is computed again from the file as it is now when
+/// someone else (the CLI, a hand edit) changed the file during the write.
+const BATCH_ATTEMPTS: usize = 8;
+
+/// One stream's new status in a batch.
+pub struct StatusWrite {
+    pub namespace: String,
+    pub name: String,
+    pub status: ImageStreamStatus,
+}
+
+/// Writes the statuses `compute` derives from the streams of `path` as they
+/// are now, all in one atomic write. When the file changes between the read
+/// and the rename (another process wrote it), `compute` runs again on the
+/// new contents: a result computed elsewhere (a registry's answer) is
+/// re-applied, never thrown away. Returns what the last `compute` returned,
+/// which is what the file now holds.
+pub fn update_statuses(
+    path: &Path,
+    compute: &mut dyn FnMut(&[Arc<ImageStream>]) -> Vec<StatusWrite>,
+) -> Result<Vec<StatusWrite>, WriteError> {
+    update_statuses_hooked(path, compute, &mut || {})
+}
+
+fn update_statuses_hooked(
+    path: &Path,
+    compute: &mut dyn FnMut(&[Arc<ImageStream>]) -> Vec<StatusWrite>,
+    before_commit: &mut dyn FnMut(),
+) -> Result<Vec<StatusWrite>, WriteError> {
+    let json = is_json(path);
+    for _ in 0..BATCH_ATTEMPTS {
+        let mut computed = Vec::new();
+        let done = update_file(path, false, before_commit, |old| {
+            let old = old.unwrap_or_default();
+            let streams = edit::all_streams(old, json, path)?;
+            computed = compute(&streams);
+            let changes: Vec<(&str, &str, &ImageStreamStatus)> = computed
+                .iter()
+                .map(|w| (w.namespace.as_str(), w.name.as_str(), &w.status))
+                .collect();
+            edit::set_statuses(old, json, &changes, path)
+        });
+        match done {
+            Err(WriteError::Conflict { .. }) => {
+                tracing::debug!(path = %path.display(), "file changed during a status write; applying the statuses again");
+                continue;
+            }
+            Err(e) => return Err(e),
+            Ok(()) => return Ok(computed),
+        }
+    }
+    Err(WriteError::Conflict {
+        path: path.to_path_buf(),
+    })
+}
+
+/// One lock per file: inside this process a file has one writer at a time,
+/// so its writes never conflict with each other (other processes are caught
+/// by the compare before the rename).
+fn file_lock(target: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    // Locks nobody holds are dropped, so the map stays as small as the
+    // number of files being written at once.
+    locks.retain(|_, l| Arc::strong_count(l) > 1);
+    locks.entry(target.to_path_buf()).or_default().clone()
+}
+
 /// The stream NS/NAME as stored in `path` now, whole (the snapshot keeps
 /// each tag's newest history item only).
 pub fn read_stream(
@@ -84,16 +156,28 @@ fn set_stream_field_hooked<T: Serialize>(
     before_commit: &mut dyn FnMut(),
 ) -> Result<(), WriteError> {
     let json = is_json(path);
-    update_file(path, false, before_commit, |old| {
-        edit::set_field(
-            old.unwrap_or_default(),
-            json,
-            namespace,
-            name,
-            key,
-            value,
-            path,
-        )
+    // The edit sets one key to a value computed beforehand, so another
+    // process's write landing during it (serve's importer writing statuses)
+    // is kept by applying the same edit to the file as it is now.
+    for _ in 0..BATCH_ATTEMPTS {
+        let done = update_file(path, false, before_commit, |old| {
+            edit::set_field(
+                old.unwrap_or_default(),
+                json,
+                namespace,
+                name,
+                key,
+                value,
+                path,
+            )
+        });
+        match done {
+            Err(WriteError::Conflict { .. }) => continue,
+            other => return other,
+        }
+    }
+    Err(WriteError::Conflict {
+        path: path.to_path_buf(),
     })
 }
 
@@ -163,6 +247,8 @@ fn update_file(
         source,
     };
     let target = resolve_symlink(path).map_err(io_err)?;
+    let lock = file_lock(&target);
+    let _writing = lock.lock().unwrap_or_else(|e| e.into_inner());
     let old = match read_file(&target) {
         Ok(bytes) => Some(bytes),
         Err(e) if allow_missing && e.kind() == io::ErrorKind::NotFound => None,
@@ -201,7 +287,6 @@ mod tests {
     use serde_json::Value;
 
     use crate::store::directory::atomic::write_atomic;
-    use crate::store::directory::edit::split_documents;
     use serde_json::json;
     use std::os::unix::fs::PermissionsExt as _;
 
@@ -308,9 +393,8 @@ type: kubernetes.io/dockerconfigjson
 
     /// The typed parse of document `n` (1-based), as the store reads it.
     fn doc<'a, D: Deserialize<'a>>(text: &'a str, n: usize) -> D {
-        let docs = split_documents(text);
-        let d = docs[n - 1];
-        serde_saphyr::from_str(&text[d.parse_from..d.end]).expect("document parses")
+        let docs: Vec<&str> = text.split("\n---\n").collect();
+        serde_saphyr::from_str(docs[n - 1]).expect("document parses")
     }
 
     #[test]
@@ -453,40 +537,30 @@ status: {}
     }
 
     #[test]
-    fn flow_style_documents_are_refused() {
-        let text = "apiVersion: v1\nkind: ConfigMap\n---\n{apiVersion: image.openshift.io/v1, kind: ImageStream,\n  metadata: {name: app}, status: {}}\n";
-        let err = set(text, "default", "app", "status", &json!({})).unwrap_err();
-        let WriteError::UnsupportedLayout { reason, .. } = &err else {
-            panic!("{err:?}");
-        };
-        assert_eq!(
-            reason,
-            "document 2 of <text> (line 3) is in flow style; write it in block style so its status can be updated in place"
+    fn flow_style_documents_are_edited_too() {
+        let head = "apiVersion: v1\nkind: ConfigMap\n---\n";
+        let text = format!(
+            "{head}{{apiVersion: image.openshift.io/v1, kind: ImageStream,\n  metadata: {{name: app}}, status: {{}}}}\n"
         );
-        let text =
-            "--- {apiVersion: image.openshift.io/v1, kind: ImageStream, metadata: {name: app}}\n";
-        let err = set(text, "default", "app", "status", &json!({})).unwrap_err();
-        assert!(err.to_string().contains("flow style"), "{err}");
+        let out = set(&text, "default", "app", "status", &json!({"a": 1})).unwrap();
+        assert!(out.starts_with(head), "{out}");
+        let objects = imagestream_core::manifest::documents(&out, false).unwrap();
+        assert_eq!(objects[1]["status"], json!({"a": 1}), "{out}");
+        assert_eq!(objects[1]["metadata"], json!({"name": "app"}), "{out}");
     }
 
     #[test]
-    fn layouts_the_line_rules_would_misread_are_refused() {
-        // An explicit key: appending would duplicate it.
-        let text = "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {name: app}\n? status\n: {a: 1}\n";
-        let err = set(text, "default", "app", "status", &json!({})).unwrap_err();
-        assert!(
-            matches!(err, WriteError::UnsupportedLayout { .. }),
-            "{err:?}"
-        );
-        // The whole mapping indented.
-        let text =
-            "  apiVersion: image.openshift.io/v1\n  kind: ImageStream\n  metadata: {name: app}\n";
-        let err = set(text, "default", "app", "status", &json!({})).unwrap_err();
-        assert!(err.to_string().contains("is indented"), "{err}");
-        // The stream inside a YAML List.
-        let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: image.openshift.io/v1\n  kind: ImageStream\n  metadata: {name: app}\n";
-        let err = set(text, "default", "app", "status", &json!({})).unwrap_err();
-        assert!(err.to_string().contains("item of the List"), "{err}");
+    fn layouts_a_line_editor_would_misread_are_edited_or_refused() {
+        // An explicit key and a whole mapping indented: edited, read back.
+        for text in [
+            "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {name: app}\n? status\n: {a: 1}\n",
+            "  apiVersion: image.openshift.io/v1\n  kind: ImageStream\n  metadata: {name: app}\n",
+        ] {
+            let out = set(text, "default", "app", "status", &json!({"b": 2})).unwrap();
+            let objects = imagestream_core::manifest::documents(&out, false).unwrap();
+            assert_eq!(objects[0]["status"], json!({"b": 2}), "{out}");
+            assert_eq!(objects.len(), 1, "{out}");
+        }
         // Twice in one file.
         let one = "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {name: app}\n";
         let err = set(
@@ -500,30 +574,84 @@ status: {}
         assert!(err.to_string().contains("more than once"), "{err}");
     }
 
+    /// `oc get is -n NS -o yaml` exports a `List`: a status is written into
+    /// the item, and every comment and other item stays.
     #[test]
-    fn a_broken_document_is_named_when_the_stream_is_not_found() {
-        let text = "apiVersion: v1\nkind: [\n---\napiVersion: v1\nkind: Secret\n";
+    fn a_stream_inside_a_list_export_gets_its_status() {
+        let text = "\
+# exported with oc get is -o yaml
+apiVersion: v1
+kind: List
+items:
+# the app
+- apiVersion: image.openshift.io/v1
+  kind: ImageStream
+  metadata:
+    name: app
+    namespace: demo
+  spec:
+    tags:
+    - name: \"1.10\" # pinned
+      from: {kind: DockerImage, name: quay.io/example/app:1.10}
+# the other stream keeps its status
+- apiVersion: image.openshift.io/v1
+  kind: ImageStream
+  metadata: {name: other, namespace: demo}
+  status:
+    dockerImageRepository: kept # as written
+metadata:
+  resourceVersion: \"\"
+";
+        let new: ImageStreamStatus = serde_json::from_value(json!({
+            "tags": [{"tag": "1.10", "items": [{"created": "2026-11-26T17:00:00Z",
+                "dockerImageReference": format!("quay.io/example/app@{DIGEST}"), "image": DIGEST, "generation": 1}]}],
+        }))
+        .unwrap();
+        let out = set_stream_field_in_text(text, false, "demo", "app", "status", &new).unwrap();
+        for line in text.lines() {
+            assert!(out.contains(line), "{line:?} lost:\n{out}");
+        }
+        let status = read(&out, "demo", "app").status.clone();
+        assert_eq!(status.as_ref(), Some(&new), "{out}");
+        assert_eq!(
+            read(&out, "demo", "other").status,
+            read(text, "demo", "other").status
+        );
+        // On disk, with the status precondition, the same.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("demo.yaml");
+        fs::write(&path, text).unwrap();
+        set_stream_status_if_unchanged(&path, "demo", "app", &new, None).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), out);
+    }
+
+    fn read(text: &str, ns: &str, name: &str) -> Arc<ImageStream> {
+        crate::store::directory::edit::stored_stream(text, false, ns, name, Path::new("<text>"))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_is_refused_and_named() {
+        let text = "apiVersion: v1\nkind: [\n---\napiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {name: app}\n";
         let err = set(text, "default", "app", "status", &json!({})).unwrap_err();
         assert!(
+            matches!(err, WriteError::UnsupportedLayout { .. }),
+            "{err:?}"
+        );
+        assert!(
             err.to_string()
-                .contains("document 1 of <text> (line 1) does not parse"),
+                .starts_with("<text> does not parse as YAML: "),
             "{err}"
         );
-        // The stream elsewhere in the file is still updated.
-        let text = format!(
-            "{text}---\napiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {{name: app}}\n"
-        );
-        let out = set(&text, "default", "app", "status", &json!({})).unwrap();
-        assert_eq!(out, format!("{text}status: {{}}\n"));
     }
 
     #[test]
     fn markers_comments_crlf_and_bom() {
-        let text = "\u{feff}%YAML 1.2\n--- # the stream\r\napiVersion: image.openshift.io/v1\r\nkind: ImageStream\r\nmetadata:\r\n  name: app\r\nstatus:\r\n  a: 1\r\n...\r\n";
+        let text = "\u{feff}%YAML 1.2\r\n--- # the stream\r\napiVersion: image.openshift.io/v1\r\nkind: ImageStream\r\nmetadata:\r\n  name: app\r\nstatus:\r\n  a: 1\r\n...\r\n";
         let out = set(text, "default", "app", "status", &json!({"b": [1, 2]})).unwrap();
         assert_eq!(
             out,
-            "\u{feff}%YAML 1.2\n--- # the stream\r\napiVersion: image.openshift.io/v1\r\nkind: ImageStream\r\nmetadata:\r\n  name: app\r\nstatus:\r\n  b:\r\n  - 1\r\n  - 2\r\n...\r\n"
+            "\u{feff}%YAML 1.2\r\n--- # the stream\r\napiVersion: image.openshift.io/v1\r\nkind: ImageStream\r\nmetadata:\r\n  name: app\r\nstatus:\r\n  b:\r\n  - 1\r\n  - 2\r\n...\r\n"
         );
     }
 
@@ -679,18 +807,125 @@ status: {}
     }
 
     #[test]
-    fn a_concurrent_change_is_a_conflict() {
+    fn a_concurrent_change_is_kept_and_the_edit_applied_on_top() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("streams.yaml");
         fs::write(&path, FILE).unwrap();
         let theirs = format!("{FILE}# edited meanwhile\n");
+        let mut once = true;
+        set_stream_field_hooked(&path, "demo", "app", "status", &status(), &mut || {
+            if std::mem::take(&mut once) {
+                fs::write(&path, &theirs).unwrap();
+            }
+        })
+        .unwrap();
+        let now = fs::read_to_string(&path).unwrap();
+        assert!(now.ends_with("# edited meanwhile\n"), "{now}");
+        assert!(now.contains("registry.example/demo/app"), "{now}");
+        assert_eq!(entries(dir.path()), ["streams.yaml"]);
+    }
+
+    #[test]
+    fn a_file_that_keeps_changing_is_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("streams.yaml");
+        fs::write(&path, FILE).unwrap();
+        let mut edits = 0;
         let err = set_stream_field_hooked(&path, "demo", "app", "status", &status(), &mut || {
-            fs::write(&path, &theirs).unwrap();
+            edits += 1;
+            fs::write(&path, format!("{FILE}# edit {edits}\n")).unwrap();
         })
         .unwrap_err();
         assert!(matches!(err, WriteError::Conflict { .. }), "{err:?}");
-        assert_eq!(fs::read_to_string(&path).unwrap(), theirs);
+        assert_eq!(edits, BATCH_ATTEMPTS);
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!("{FILE}# edit {BATCH_ATTEMPTS}\n")
+        );
         assert_eq!(entries(dir.path()), ["streams.yaml"]);
+    }
+
+    /// A batch whose write conflicts is computed again from the file as it
+    /// is now: the other writer's change stays, and the batch is applied.
+    #[test]
+    fn a_status_batch_is_reapplied_after_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("streams.yaml");
+        let two = format!(
+            "{FILE}---\n# second\napiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: web\n  namespace: demo\n"
+        );
+        fs::write(&path, &two).unwrap();
+        let theirs = two.replace("# second", "# second, edited meanwhile");
+        let new: ImageStreamStatus = serde_json::from_value(json!({
+            "tags": [{"tag": "1.10", "items": [{"created": "2026-11-26T17:00:00Z",
+                "dockerImageReference": format!("quay.io/example/app@{DIGEST}"), "image": DIGEST, "generation": 1}]}],
+        }))
+        .unwrap();
+        let mut computed = 0;
+        let mut once = true;
+        let written = update_statuses_hooked(
+            &path,
+            &mut |streams| {
+                computed += 1;
+                assert_eq!(streams.len(), 2);
+                ["app", "web"]
+                    .iter()
+                    .map(|name| StatusWrite {
+                        namespace: "demo".into(),
+                        name: (*name).into(),
+                        status: new.clone(),
+                    })
+                    .collect()
+            },
+            &mut || {
+                if std::mem::take(&mut once) {
+                    fs::write(&path, &theirs).unwrap();
+                }
+            },
+        )
+        .unwrap();
+        assert_eq!((computed, written.len()), (2, 2));
+        let now = fs::read_to_string(&path).unwrap();
+        assert!(now.contains("# second, edited meanwhile\n"), "{now}");
+        assert!(now.contains("# The credentials follow."), "{now}");
+        for name in ["app", "web"] {
+            assert_eq!(
+                read_stream(&path, "demo", name).unwrap().status.as_ref(),
+                Some(&new)
+            );
+        }
+    }
+
+    #[test]
+    fn a_status_batch_into_a_json_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("streams.json");
+        let stream = |name: &str| json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream", "metadata": {"name": name, "namespace": "demo"}, "spec": {}});
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": [stream("a"), {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}, stream("b")]});
+        fs::write(&path, list.to_string()).unwrap();
+        let new: ImageStreamStatus =
+            serde_json::from_value(json!({"dockerImageRepository": "r"})).unwrap();
+        update_statuses(&path, &mut |streams| {
+            streams
+                .iter()
+                .map(|is| StatusWrite {
+                    namespace: "demo".into(),
+                    name: is.metadata.name.clone().unwrap_or_default(),
+                    status: new.clone(),
+                })
+                .collect()
+        })
+        .unwrap();
+        let value: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            value["items"][0]["status"],
+            json!({"dockerImageRepository": "r"})
+        );
+        assert_eq!(
+            value["items"][2]["status"],
+            json!({"dockerImageRepository": "r"})
+        );
+        assert_eq!(value["items"][1], list["items"][1]);
     }
 
     #[test]

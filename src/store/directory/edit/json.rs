@@ -1,6 +1,7 @@
 //! JSON files: JSON has none of YAML's ambiguity, so they are parsed,
 //! changed and written back whole, pretty-printed with the key order kept.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize as _, Serialize};
@@ -78,6 +79,49 @@ pub(super) fn locate_json(
     } else if DocHead::deserialize(value).is_ok_and(|h| h.is_stream(namespace, name)) {
         hits.push(trail.clone());
     }
+}
+
+/// Where each stream of a file's documents is: (document, item indexes
+/// through nested `List`s) under its effective (namespace, name), found in
+/// one pass so that a batch of edits does not scan the file once per stream.
+pub(super) type StreamIndex = HashMap<(String, String), Vec<(usize, Vec<usize>)>>;
+
+pub(super) fn index_streams(docs: &[Value]) -> StreamIndex {
+    fn walk(value: &Value, doc: usize, trail: &mut Vec<usize>, out: &mut StreamIndex) {
+        let Some(map) = value.as_object() else {
+            return;
+        };
+        if map.get("kind").and_then(Value::as_str) == Some("List") {
+            if let Some(Value::Array(items)) = map.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    trail.push(i);
+                    walk(item, doc, trail, out);
+                    trail.pop();
+                }
+            }
+            return;
+        }
+        let Ok(head) = DocHead::deserialize(value) else {
+            return;
+        };
+        let ns = head
+            .metadata
+            .as_ref()
+            .and_then(|m| m.namespace.as_deref())
+            .filter(|n| !n.is_empty())
+            .unwrap_or("default")
+            .to_owned();
+        if let Some(name) = head.name().filter(|n| head.is_stream(&ns, n)) {
+            out.entry((ns, name.to_owned()))
+                .or_default()
+                .push((doc, trail.clone()));
+        }
+    }
+    let mut out = StreamIndex::new();
+    for (i, doc) in docs.iter().enumerate() {
+        walk(doc, i, &mut Vec::new(), &mut out);
+    }
+    out
 }
 
 pub(super) fn json_at_mut<'v>(root: &'v mut Value, trail: &[usize]) -> Option<&'v mut Value> {

@@ -1,254 +1,220 @@
-//! Replacing or removing a top-level key's block in the stream's document,
-//! each edit checked by parsing the document before and after.
+//! The YAML side of the editor: where a stream sits in a file (a document of
+//! its own or an item of a `List`), and RFC 6902 operations applied there by
+//! oneyaml, which keeps every byte it is not asked to change.
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use serde::Serialize;
-use serde_json::{Map, Value};
+use oneyaml::{Emit, NodeRef, Patch, QuoteStyle, Settings, Stream};
+use serde_json::Value;
 
-use imagestream_core::manifest::yaml::DocHead;
+use super::names::effective_namespace;
+use crate::store::directory::error::{WriteError, not_found, unsupported};
 
-use super::documents::*;
-use crate::store::directory::error::{WriteError, unsupported};
-
-/// Refuses documents whose top level is not a block mapping at column 0: the
-/// line rules above would misread them.
-pub(super) fn check_block_style(
-    lines: &[(usize, &str)],
-    doc: &Doc<'_>,
-    key: &str,
-    path: &Path,
-) -> Result<(), WriteError> {
-    let flow = || {
-        unsupported(
-            path,
-            format!(
-                "{} is in flow style; write it in block style so its {key} can be updated in place",
-                doc.describe(path)
-            ),
+/// YAML 1.1 readers (and serde-saphyr, for `1_000`) read `on`, `yes`,
+/// `12:30:45` and digit separators as other types; with these settings the
+/// writer quotes such strings, so a tag named `on` stays a string. New lines
+/// are written as the rest of the project writes YAML: double quotes, and a
+/// sequence at its key's indentation (as `oc` and kubectl print it).
+fn settings() -> Settings {
+    Settings::new()
+        .yaml11_booleans(true)
+        .sexagesimal(true)
+        .digit_separators(true)
+        .emit(
+            Emit::new()
+                .quote_style(QuoteStyle::Double)
+                .indent_sequences(false),
         )
-    };
-    if let Some(rest) = doc
-        .marker_rest
-        .map(str::trim)
-        .filter(|r| !is_comment_or_blank(r))
-    {
-        if rest.starts_with(['{', '[']) {
-            return Err(flow());
-        }
-        return Err(unsupported(
-            path,
-            format!(
-                "{} has content on its `---` line (`{rest}`); move it to the lines below so its \
-                 {key} can be updated in place",
-                doc.describe(path)
-            ),
-        ));
+}
+
+/// A file's YAML, parsed for editing.
+pub(super) struct Yaml {
+    stream: Stream,
+}
+
+/// Where a stream is: its document, and the JSON pointer of the stream
+/// object inside it (empty for a document of its own, `/items/3` in a List).
+#[derive(Debug, Clone)]
+pub(super) struct Place {
+    pub(super) document: usize,
+    pub(super) base: String,
+}
+
+fn text_of(n: Option<NodeRef<'_>>) -> Option<String> {
+    n.and_then(|n| n.as_str().map(|c| c.into_owned()))
+}
+
+/// (effective namespace, name) of an ImageStream object.
+fn stream_key(m: NodeRef<'_>) -> Option<(String, String)> {
+    let is_stream = text_of(m.get("kind")).as_deref() == Some("ImageStream")
+        && text_of(m.get("apiVersion")).is_some_and(|a| a.starts_with("image.openshift.io/"));
+    if !is_stream {
+        return None;
     }
-    match lines
-        .iter()
-        .map(|(_, l)| *l)
-        .find(|l| !is_comment_or_blank(l))
-    {
-        Some(l) if l.starts_with(['{', '[']) => Err(flow()),
-        Some(l) if l.starts_with([' ', '\t']) => Err(unsupported(
+    let ns = text_of(m.get_path("metadata.namespace")).unwrap_or_default();
+    let name = text_of(m.get_path("metadata.name"))?;
+    Some((effective_namespace(&ns).to_owned(), name))
+}
+
+/// The one place of the stream NS/NAME among `places`.
+pub(super) fn one_place(
+    places: &HashMap<(String, String), Vec<Place>>,
+    namespace: &str,
+    name: &str,
+    path: &Path,
+) -> Result<Place, WriteError> {
+    let found = places
+        .get(&(namespace.to_owned(), name.to_owned()))
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    match found {
+        [one] => Ok(one.clone()),
+        [] => Err(not_found(path, namespace, name)),
+        [a, b, ..] => Err(unsupported(
             path,
             format!(
-                "{} is indented; start its top-level keys at column 0 so its {key} can be \
-                 updated in place",
-                doc.describe(path)
+                "ImageStream {namespace}/{name} appears more than once in {} (documents {} \
+                 and {}); remove the duplicate",
+                path.display(),
+                a.document + 1,
+                b.document + 1
             ),
         )),
-        _ => Ok(()),
     }
 }
 
-pub(super) fn set_in_yaml(
-    text: &str,
-    namespace: &str,
-    name: &str,
-    key: &str,
-    block: &str,
-    path: &Path,
-) -> Result<String, WriteError> {
-    let (bom, body) = split_bom(text);
-    let docs = split_documents(body);
-    let doc = find_stream(body, &docs, namespace, name, path)?;
-    let lines = doc_lines(body, doc);
-    check_block_style(&lines, doc, key, path)?;
-
-    let eol = line_ending(body);
-    let mut replacement = block.replace('\n', eol);
-    let key_lines: Vec<usize> = (0..lines.len())
-        .filter(|&i| is_key_line(lines[i].1, key))
-        .collect();
-    let found = !key_lines.is_empty();
-    let range = match key_lines.as_slice() {
-        [] => {
-            let at = content_end(&lines).unwrap_or(doc.body);
-            if at > 0 && !body[..at].ends_with('\n') {
-                // The document's last line is the file's last and has no line
-                // break: the new key goes on a line of its own, and the file
-                // still ends without one.
-                replacement.truncate(replacement.len() - eol.len());
-                replacement.insert_str(0, eol);
-            }
-            at..at
-        }
-        [k] => {
-            let end = block_end(&lines, *k);
-            let (last_at, last) = lines[end - 1];
-            let range = lines[*k].0..last_at + last.len();
-            if !body[range.clone()].ends_with('\n') {
-                replacement.truncate(replacement.len() - eol.len());
-            }
-            range
-        }
-        _ => {
-            return Err(unsupported(
+impl Yaml {
+    pub(super) fn parse(text: &str, path: &Path) -> Result<Self, WriteError> {
+        let stream = Stream::parse_with(text, &settings()).map_err(|e| {
+            unsupported(
                 path,
-                format!("{} has more than one top-level {key}", doc.describe(path)),
-            ));
-        }
-    };
-
-    let mut out = String::with_capacity(text.len() + replacement.len());
-    out.push_str(bom);
-    out.push_str(&body[..range.start]);
-    out.push_str(&replacement);
-    out.push_str(&body[range.end..]);
-
-    let new_end = doc.end - range.len() + replacement.len();
-    let new_body = &out[bom.len()..];
-    let check = Check {
-        path,
-        doc,
-        namespace,
-        name,
-        key,
-    };
-    check.set(
-        &body[doc.parse_from..doc.end],
-        &new_body[doc.parse_from..new_end],
-        block,
-        found,
-    )?;
-    Ok(out)
-}
-
-pub(super) fn remove_in_yaml(
-    text: &str,
-    namespace: &str,
-    name: &str,
-    path: &Path,
-) -> Result<String, WriteError> {
-    let (bom, body) = split_bom(text);
-    let docs = split_documents(body);
-    let doc = find_stream(body, &docs, namespace, name, path)?;
-    let lines = doc_lines(body, doc);
-    // A document without a `---` of its own may sit under the file's header
-    // comments: those stay. Comments after the document's content introduce
-    // what follows it: those stay too.
-    let start = match doc.marker_rest {
-        Some(_) => doc.start,
-        None => content_start(&lines).unwrap_or(doc.body),
-    };
-    let end = content_end(&lines).unwrap_or(doc.end).max(start);
-    let out = format!("{bom}{}{}", &body[..start], &body[end..]);
-
-    let new_body = &out[bom.len()..];
-    let after = split_documents(new_body);
-    let left = scan(new_body, &after, namespace, name);
-    if after.len() + 1 != docs.len() || !left.hits.is_empty() || left.in_list.is_some() {
-        return Err(unsupported(
-            path,
-            format!(
-                "{} cannot be removed without disturbing the documents around it",
-                doc.describe(path)
-            ),
-        ));
-    }
-    Ok(out)
-}
-
-/// Options for the checking parses: the ones `manifest` reads files with.
-pub(super) fn parse_options() -> serde_saphyr::Options {
-    serde_saphyr::options! { strict_booleans: true }
-}
-
-pub(super) fn parse_map(text: &str) -> Result<Map<String, Value>, String> {
-    serde_saphyr::from_str_with_options::<Map<String, Value>>(text, parse_options()).map_err(|e| {
-        let reason = e.to_string();
-        reason.lines().next().unwrap_or_default().to_owned()
-    })
-}
-
-/// Checks a text edit by parsing: the edit itself is line-based, so this is
-/// what guarantees it changed exactly one key.
-pub(super) struct Check<'a> {
-    pub(super) path: &'a Path,
-    pub(super) doc: &'a Doc<'a>,
-    pub(super) namespace: &'a str,
-    pub(super) name: &'a str,
-    pub(super) key: &'a str,
-}
-
-impl Check<'_> {
-    fn fail(&self, why: &str) -> WriteError {
-        unsupported(
-            self.path,
-            format!(
-                "{} cannot have its {} updated in place: {why}",
-                self.doc.describe(self.path),
-                self.key
-            ),
-        )
+                format!("{} does not parse as YAML: {e}", path.display()),
+            )
+        })?;
+        Ok(Self { stream })
     }
 
-    fn set(&self, old: &str, new: &str, block: &str, found: bool) -> Result<(), WriteError> {
-        let key = self.key;
-        let Ok(mut before) = parse_map(old) else {
-            // The typed parse found the stream, but an untyped one fails (a
-            // value JSON cannot hold, such as `.nan`): the fields cannot be
-            // compared, so check at least that the document still parses as
-            // the same stream.
-            return match serde_saphyr::from_str::<DocHead>(new) {
-                Ok(head) if head.is_stream(self.namespace, self.name) => Ok(()),
-                Ok(_) => Err(self.fail("the edit would change which object it is")),
-                Err(e) => Err(self.fail(&format!("the edited document would not parse ({e})"))),
-            };
+    /// Where every stream is, by (effective namespace, name), in one pass.
+    pub(super) fn places(&self) -> HashMap<(String, String), Vec<Place>> {
+        let mut out: HashMap<(String, String), Vec<Place>> = HashMap::new();
+        let mut add = |m: NodeRef<'_>, place: Place| {
+            if let Some(key) = stream_key(m) {
+                out.entry(key).or_default().push(place);
+            }
         };
-        if before.contains_key(key) != found {
-            return Err(self.fail(&format!(
-                "its top-level {key} is written in a form this editor does not recognize \
-                 (write it as `{key}:` at the start of a line)"
-            )));
+        for (document, doc) in self.stream.documents().enumerate() {
+            let Some(root) = doc.root() else { continue };
+            if text_of(root.get("kind")).as_deref() == Some("List") {
+                if let Some(items) = root.get("items").and_then(|i| i.as_sequence()) {
+                    for (i, item) in items.iter().enumerate() {
+                        add(
+                            item,
+                            Place {
+                                document,
+                                base: format!("/items/{i}"),
+                            },
+                        );
+                    }
+                }
+            } else {
+                add(
+                    root,
+                    Place {
+                        document,
+                        base: String::new(),
+                    },
+                );
+            }
         }
-        let mut after = parse_map(new)
-            .map_err(|e| self.fail(&format!("the edited document would not parse ({e})")))?;
-        let wanted = parse_map(block)
-            .map_err(|e| WriteError::Serialize(format!("the new {key} does not read back: {e}")))?
-            .remove(key);
-        if after.remove(key) != wanted {
-            return Err(self.fail(&format!("the new {key} would not read back as written")));
+        out
+    }
+
+    /// The one place of the stream NS/NAME (`namespace` already effective).
+    pub(super) fn find(
+        &self,
+        namespace: &str,
+        name: &str,
+        path: &Path,
+    ) -> Result<Place, WriteError> {
+        one_place(&self.places(), namespace, name, path)
+    }
+
+    /// Whether the stream at `place` has a top-level `key`.
+    pub(super) fn has(&self, place: &Place, key: &str) -> bool {
+        self.node(place, &[key]).is_some()
+    }
+
+    /// Whether the stream's `status.tags` is a sequence of `len` items.
+    pub(super) fn tags_len(&self, place: &Place) -> Option<usize> {
+        let doc = self.stream.document(place.document)?;
+        let root = doc.root()?;
+        let stream = pointer(root, &place.base)?;
+        let tags = stream.get("status")?.get("tags")?.as_sequence()?;
+        Some(tags.len())
+    }
+
+    fn node(&self, place: &Place, keys: &[&str]) -> Option<()> {
+        let doc = self.stream.document(place.document)?;
+        let root = doc.root()?;
+        let mut at = pointer(root, &place.base)?;
+        for k in keys {
+            at = at.get(*k)?;
         }
-        before.remove(key);
-        if before != after {
-            return Err(self.fail("its other fields would change"));
-        }
-        Ok(())
+        Some(())
+    }
+
+    /// Applies `ops` (RFC 6902, paths relative to the document) to document
+    /// `document`, all or nothing.
+    pub(super) fn apply(
+        &mut self,
+        document: usize,
+        ops: &[Value],
+        path: &Path,
+    ) -> Result<(), WriteError> {
+        let json = Value::Array(ops.to_vec()).to_string();
+        let patch = Patch::from_json(&json).map_err(|e| WriteError::Serialize(e.to_string()))?;
+        self.stream.apply_patch(document, &patch).map_err(|e| {
+            unsupported(
+                path,
+                format!("{} cannot be updated in place: {e}", path.display()),
+            )
+        })
+    }
+
+    /// Removes document `document` whole: from its `---` (or its first line
+    /// of content, so a file's header comments stay) to the end of its last
+    /// line of content (the comments after it introduce what follows).
+    pub(super) fn without_document(&self, document: usize) -> Option<String> {
+        let text = self.stream.to_string();
+        let doc = self.stream.document(document)?;
+        let region = doc.span();
+        let root = doc.root()?.span();
+        let own = &text[region.start..region.end];
+        let start = if own.trim_start().starts_with("---") {
+            region.start + (own.len() - own.trim_start().len())
+        } else {
+            text[..root.start].rfind('\n').map_or(0, |n| n + 1)
+        };
+        let end = text[root.end..]
+            .find('\n')
+            .map_or(text.len(), |n| root.end + n + 1);
+        Some(format!("{}{}", &text[..start], &text[end..]))
+    }
+
+    pub(super) fn text(&self) -> String {
+        self.stream.to_string()
     }
 }
 
-/// YAML as the rest of the project writes it: 2-space indentation, and long
-/// single-line strings (image references) kept on one line instead of folded.
-pub(super) fn to_yaml<T: Serialize>(value: &T) -> Result<String, WriteError> {
-    let mut options = serde_saphyr::SerializerOptions::default();
-    options.folded_wrap_chars = 1 << 20;
-    let mut out = serde_saphyr::to_string_with_options(value, options)
-        .map_err(|e| WriteError::Serialize(e.to_string()))?;
-    if !out.ends_with('\n') {
-        out.push('\n');
+/// The node at JSON pointer `base` (only `/items/N` is ever used).
+fn pointer<'d>(root: NodeRef<'d>, base: &str) -> Option<NodeRef<'d>> {
+    let mut at = root;
+    for seg in base.split('/').skip(1) {
+        at = match seg.parse::<usize>() {
+            Ok(i) => at.get_index(i)?,
+            Err(_) => at.get(seg)?,
+        };
     }
-    Ok(out)
+    Some(at)
 }

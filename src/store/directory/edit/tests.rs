@@ -43,7 +43,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "other documents, blank lines and comments between tags",
-            text: "spec:\n  tags:\n  - name: a\n  - name: z\nstatus:\n  # history, newest first\n  tags:\n\n  # the first tag\n  - tag: a  #W\n    items: []  #W\n    # a comment after the item stays\n\n  - tag: z\n    items: null\n# a comment at column 0 after the status\n---\n# the credentials\napiVersion: v1\nkind: Secret\nmetadata: {name: pull, namespace: demo}\ntype: kubernetes.io/dockerconfigjson\n",
+            text: "spec:\n  tags:\n  - name: a\n  - name: z\nstatus:\n  # history, newest first\n  tags:\n\n  # the first tag\n  - tag: a  #W\n    items: []  #W\n  # a comment before the next tag stays\n\n  - tag: z\n    items: null\n# a comment at column 0 after the status\n---\n# the credentials\napiVersion: v1\nkind: Secret\nmetadata: {name: pull, namespace: demo}\ntype: kubernetes.io/dockerconfigjson\n",
             write: Write::Import("a"),
         },
         Case {
