@@ -13,6 +13,11 @@
 #                            the import, divided by N (its `GET /v2/` version
 #                            checks are counted apart, as all_requests_per_tag)
 #   import_rss_mib           serve's peak RSS (VmHWM) at the end
+# With BENCH_IMPORT_ADMISSION_RATE=R (and oha), admission is measured too:
+# 100 more streams and a 10-container review (examples/genstreams, next to
+# BIN), POSTed to /mutate at R requests/s for BENCH_IMPORT_ADMISSION_SECONDS
+# [10] from the moment serve is ready (while the import runs), then again
+# once every tag is imported: admission_p99_us_import and _idle.
 # Each run prints `bench: import n=N import_s=... import_requests_per_tag=...
 # import_rss_mib=...`; the last lines of BENCH_IMPORT_OUT (if set) get the
 # same fields with `_N` suffixes for bench.sh's summary line.
@@ -131,6 +136,20 @@ for f in range(files):
             f"    importPolicy:\n      insecure: true\n")
     open(f"{out}/{ns}.yaml", "w").write("".join(docs))
 EOF
+    RATE=${BENCH_IMPORT_ADMISSION_RATE:-0}
+    ADM_S=${BENCH_IMPORT_ADMISSION_SECONDS:-10}
+    if [[ $RATE != 0 ]]; then
+        timeout 120 "$(dirname "$BIN")/examples/genstreams" --out "$WORK/streams" --streams 100 \
+            --namespaces 2 --review "$WORK/review.json" --expect "$WORK/expect.json" >/dev/null
+        OHA=$(command -v oha || echo "${CARGO_HOME:-$HOME/.cargo}/bin/oha")
+    fi
+    # admission NAME: RATE reviews/s for ADM_S seconds; prints the p99 in us.
+    admission() {
+        timeout $((ADM_S + 60)) "$OHA" --no-tui --output-format json --insecure -m POST \
+            -H 'Content-Type: application/json' -D "$WORK/review.json" -c 16 -q "$RATE" \
+            -z "${ADM_S}s" "https://127.0.0.1:$WH_PORT/mutate" >"$WORK/$1.json"
+        python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"{r['latencyPercentiles']['p99'] * 1e6:.0f}\")" "$WORK/$1.json"
+    }
     before=$(manifests)
     before_all=$(requests)
     read -r WH_PORT ADMIN_PORT < <(free_ports 2)
@@ -143,6 +162,15 @@ EOF
     PIDS+=("$SERVE")
     done_ns=
     hwm=0
+    adm_import=
+    if [[ $RATE != 0 ]]; then
+        for _ in $(seq 600); do
+            [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$ADMIN_PORT/readyz" || true) == 200 ]] && break
+            sleep 0.05
+        done
+        admission "adm-import-$N" >"$WORK/adm-import-$N.txt" &
+        ADM_PID=$!
+    fi
     for _ in $(seq $((BOUND_S * 10))); do
         kill -0 "$SERVE" 2>/dev/null || { tail -n 20 "$WORK/serve-$N.log" >&2; echo "bench-import: serve exited" >&2; exit 1; }
         hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVE/status" 2>/dev/null || echo "$hwm")
@@ -155,6 +183,14 @@ EOF
     done
     # Requests that arrive after the last status (a retry) still count.
     sleep 1
+    adm_fields=
+    if [[ $RATE != 0 ]]; then
+        wait "$ADM_PID" || true
+        adm_import=$(cat "$WORK/adm-import-$N.txt")
+        adm_idle=$(admission "adm-idle-$N")
+        adm_fields=" admission_p99_us_import_$N=$adm_import admission_p99_us_idle_$N=$adm_idle"
+        echo "==> admission at $RATE/s: p99 ${adm_import} us while importing, ${adm_idle} us once imported"
+    fi
     hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVE/status" 2>/dev/null || echo "$hwm")
     after=$(manifests)
     after_all=$(requests)
@@ -182,6 +218,6 @@ EOF
         "$(grep -c 'changed while it was being updated' "$WORK/serve-$N.log" || true) file conflicts logged"
     echo "bench: import n=$N import_s=$import_s import_requests_per_tag=$per_tag import_rss_mib=$rss"
     if [[ -n ${BENCH_IMPORT_OUT:-} ]]; then
-        echo "import_s_$N=$import_s import_requests_per_tag_$N=$per_tag import_rss_mib_$N=$rss" >>"$BENCH_IMPORT_OUT"
+        echo "import_s_$N=$import_s import_requests_per_tag_$N=$per_tag import_rss_mib_$N=$rss$adm_fields" >>"$BENCH_IMPORT_OUT"
     fi
 done

@@ -276,6 +276,25 @@ fn edit_yaml(
                     .unwrap_or_else(whole)
             }
             _ if current.as_ref() == Some(&change.value) => Vec::new(),
+            // Another key (`spec`): only the fields that differ, so that a
+            // `set image-lookup` keeps the comments among the spec's tags.
+            (None, _) if detail != Detail::Whole && yaml.has(&place, change.key) => {
+                match &current {
+                    Some(old) => {
+                        let depth = if detail == Detail::Keys { 4 } else { 1 };
+                        let mut ops = Vec::new();
+                        diff_ops(
+                            &format!("/{}", change.key),
+                            old,
+                            &change.value,
+                            depth,
+                            &mut ops,
+                        );
+                        ops
+                    }
+                    None => whole(),
+                }
+            }
             _ => whole(),
         };
         if !ops.is_empty() {
@@ -309,6 +328,29 @@ fn edit_yaml(
         )
     })?;
     Ok(format!("{bom}{out}"))
+}
+
+/// The JSON Patch that turns `old` into `new` at `at`, descending into
+/// mappings present on both sides at most `depth` levels: a mapping's other
+/// keys (and their comments) stay untouched; anything else changed is
+/// replaced whole.
+fn diff_ops(at: &str, old: &Value, new: &Value, depth: usize, ops: &mut Vec<Value>) {
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) if depth > 0 => {
+            let key = |k: &str| format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+            for k in o.keys().filter(|k| !n.contains_key(*k)) {
+                ops.push(serde_json::json!({"op": "remove", "path": key(k)}));
+            }
+            for (k, v) in n {
+                match o.get(k) {
+                    Some(was) => diff_ops(&key(k), was, v, depth - 1, ops),
+                    None => ops.push(serde_json::json!({"op": "add", "path": key(k), "value": v})),
+                }
+            }
+        }
+        _ if old == new => {}
+        _ => ops.push(serde_json::json!({"op": "add", "path": at, "value": new})),
+    }
 }
 
 /// The stream's object in a file's untyped reading.

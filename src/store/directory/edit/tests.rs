@@ -209,3 +209,33 @@ fn layouts_it_cannot_edit_in_place_fall_back_to_the_whole_block() {
         assert_eq!(status_of(&out), status, "{what}");
     }
 }
+
+/// `set image-lookup` writes the stream's whole spec: only what changed is
+/// edited, so the comments among the spec's tags stay (issue 21).
+#[test]
+fn a_spec_write_edits_only_what_changed() {
+    let text = format!(
+        "{HEAD}spec:\n  # the team's tags\n  lookupPolicy:\n    local: false\n  tags:\n  # follows upstream\n  - name: latest   # the default\n    from: {{kind: DockerImage, name: quay.io/x/app:1}}\n"
+    );
+    let spec = serde_json::json!({
+        "lookupPolicy": {"local": true},
+        "tags": [{"name": "latest", "from": {"kind": "DockerImage", "name": "quay.io/x/app:1"}}],
+    });
+    let out =
+        set_stream_field_in_text(&text, false, "demo", "app", "spec", &spec).expect("written");
+    assert_eq!(out, text.replace("local: false", "local: true"));
+
+    // A new key and a removed one (its own comment goes with it): the rest
+    // stays as written.
+    let spec = serde_json::json!({
+        "dockerImageRepository": "quay.io/x/app",
+        "tags": [{"name": "latest", "from": {"kind": "DockerImage", "name": "quay.io/x/app:1"}}],
+    });
+    let out =
+        set_stream_field_in_text(&text, false, "demo", "app", "spec", &spec).expect("written");
+    for kept in ["# follows upstream", "- name: latest   # the default"] {
+        assert!(out.contains(kept), "{kept:?} lost:\n{out}");
+    }
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&out).expect("parses");
+    assert_eq!(docs[0]["spec"], spec, "{out}");
+}
