@@ -390,7 +390,8 @@ if [[ ${BENCH_SKIP_IMPORT:-0} != 1 ]]; then
     say "import at scale: ${BENCH_IMPORT_TAGS:-2000 10000} new tags in 20 namespace files"
     : >"$WORK/import.txt"
     # shellcheck disable=SC2086
-    BENCH_IMPORT_OUT="$WORK/import.txt" timeout 1800 bash hack/bench-import.sh "$BIN" ${BENCH_IMPORT_TAGS:-2000 10000}
+    BENCH_IMPORT_ADMISSION_RATE=${BENCH_IMPORT_ADMISSION_RATE:-$RATE} \
+        BENCH_IMPORT_OUT="$WORK/import.txt" timeout 1800 bash hack/bench-import.sh "$BIN" ${BENCH_IMPORT_TAGS:-2000 10000}
     IMPORT_FIELDS=$(tr '\n' ' ' <"$WORK/import.txt")
 fi
 
