@@ -4,17 +4,16 @@
 //! sender. The token never appears in an answer, a log line or a metric;
 //! the request's URL (which may carry `?token=`) is never logged.
 
+use crate::serving::body::{BodyError, plain, read_body, too_large};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::{Body, Bytes, HttpBody};
+use axum::body::HttpBody;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
-use bytes::BytesMut;
-use http_body_util::BodyExt as _;
 
 use imagestream_core::events::{self, Delivery, Format, MAX_BODY_BYTES, auth};
 
@@ -122,9 +121,9 @@ async fn answer(
         }
     }
     if HttpBody::size_hint(&body).lower() > MAX_BODY_BYTES as u64 {
-        return (Result::TooLarge, too_large());
+        return (Result::TooLarge, too_large(MAX_BODY_BYTES));
     }
-    let body = match tokio::time::timeout(r.body_timeout, read_body(body)).await {
+    let body = match tokio::time::timeout(r.body_timeout, read_body(body, MAX_BODY_BYTES)).await {
         Err(_) => {
             return (
                 Result::Timeout,
@@ -134,7 +133,7 @@ async fn answer(
                 ),
             );
         }
-        Ok(Err(BodyError::TooLarge)) => return (Result::TooLarge, too_large()),
+        Ok(Err(BodyError::TooLarge)) => return (Result::TooLarge, too_large(MAX_BODY_BYTES)),
         Ok(Err(BodyError::Read(e))) => {
             return (
                 Result::Invalid,
@@ -217,50 +216,6 @@ fn unauthorized(format: Format) -> Response {
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     rsp
-}
-
-enum BodyError {
-    TooLarge,
-    Read(axum::Error),
-}
-
-/// Reads the body up to the limit, stopping as soon as it is passed.
-async fn read_body(mut body: Body) -> std::result::Result<Bytes, BodyError> {
-    let mut buf = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(BodyError::Read)?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        if buf.len() + data.len() > MAX_BODY_BYTES {
-            return Err(BodyError::TooLarge);
-        }
-        buf.extend_from_slice(&data);
-    }
-    Ok(buf.freeze())
-}
-
-/// A 413; the connection closes after it, as the rest of the body is not read.
-fn too_large() -> Response {
-    let mut rsp = plain(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        &format!("request body larger than {MAX_BODY_BYTES} bytes"),
-    );
-    rsp.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    rsp
-}
-
-/// A one-line plain-text answer (newlines in the reason are folded).
-fn plain(code: StatusCode, reason: &str) -> Response {
-    let mut line = reason.replace(['\n', '\r'], " ");
-    line.push('\n');
-    (
-        code,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        line,
-    )
-        .into_response()
 }
 
 #[cfg(test)]

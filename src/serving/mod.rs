@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admission;
 pub mod audit_log;
+pub mod body;
 pub mod server;
 pub mod tls;
 pub mod webhook;

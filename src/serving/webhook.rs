@@ -1,5 +1,6 @@
 //! The webhook's HTTP routes: `POST /mutate` and `POST /validate`.
 
+use crate::serving::body::{BodyError, plain, read_body, too_large};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,8 +10,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use bytes::{Bytes, BytesMut};
-use http_body_util::BodyExt as _;
 
 use imagestream_core::admission::decision::Endpoint;
 
@@ -46,9 +45,10 @@ async fn serve(w: &Webhook, endpoint: Endpoint, req: Request) -> Response {
     // A declared length over the limit is refused on the head: waiting for
     // the body would only hold the connection for --body-timeout-seconds.
     if HttpBody::size_hint(req.body()).lower() > MAX_BODY_BYTES as u64 {
-        return too_large();
+        return too_large(MAX_BODY_BYTES);
     }
-    let read = tokio::time::timeout(w.body_timeout, read_body(req.into_body())).await;
+    let read =
+        tokio::time::timeout(w.body_timeout, read_body(req.into_body(), MAX_BODY_BYTES)).await;
     let body = match read {
         Err(_) => {
             return plain(
@@ -56,7 +56,7 @@ async fn serve(w: &Webhook, endpoint: Endpoint, req: Request) -> Response {
                 "request body not received in time",
             );
         }
-        Ok(Err(BodyError::TooLarge)) => return too_large(),
+        Ok(Err(BodyError::TooLarge)) => return too_large(MAX_BODY_BYTES),
         Ok(Err(BodyError::Read(e))) => {
             return plain(
                 StatusCode::BAD_REQUEST,
@@ -101,50 +101,4 @@ async fn serve(w: &Webhook, endpoint: Endpoint, req: Request) -> Response {
             plain(StatusCode::BAD_REQUEST, &reason)
         }
     }
-}
-
-enum BodyError {
-    TooLarge,
-    Read(axum::Error),
-}
-
-/// Reads the body up to the limit, stopping as soon as it is passed. What
-/// the client still sends after the 413 is discarded by the server's
-/// lingering close (`server::linger`), so the client reads its answer.
-async fn read_body(mut body: Body) -> Result<Bytes, BodyError> {
-    let mut buf = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(BodyError::Read)?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        if buf.len() + data.len() > MAX_BODY_BYTES {
-            return Err(BodyError::TooLarge);
-        }
-        buf.extend_from_slice(&data);
-    }
-    Ok(buf.freeze())
-}
-
-/// A 413; the connection closes after it, as the rest of the body is not read.
-fn too_large() -> Response {
-    let mut rsp = plain(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        &format!("request body larger than {MAX_BODY_BYTES} bytes"),
-    );
-    rsp.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    rsp
-}
-
-/// A one-line plain-text answer (newlines in the reason are folded).
-fn plain(code: StatusCode, reason: &str) -> Response {
-    let mut line = reason.replace(['\n', '\r'], " ");
-    line.push('\n');
-    (
-        code,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        line,
-    )
-        .into_response()
 }

@@ -11,10 +11,6 @@ use serde_json::Value;
 use crate::common::*;
 use crate::registry::Registry;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn run(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
@@ -49,16 +45,6 @@ fn snapshot_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .collect();
     files.sort();
     files
-}
-
-fn assert_code(out: &Output, code: i32, what: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{what}: stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 /// One `error: ` at the start, none inside: messages are not wrapped twice.

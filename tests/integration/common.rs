@@ -427,3 +427,31 @@ pub fn status_items(file: &Path, tag: &str) -> Vec<String> {
         .map(|i| i["image"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
+
+/// Lossy UTF-8 of a command's output.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The exit code is `code`, else both outputs are shown.
+pub fn assert_code(out: &std::process::Output, code: i32, what: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: stdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// The CLI on the streams in `dir`, namespace toms-project, no stdin.
+pub fn cli_in_toms_project(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .args(args)
+        .arg("--streams-dir")
+        .arg(dir)
+        .args(["-n", "toms-project"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the CLI")
+}

@@ -46,10 +46,6 @@ spec:
           name: 'marsview:latest'
 "#;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// Runs the CLI with `input` on stdin.
 fn run_stdin(args: &[&str], input: &str) -> Output {
     use std::io::Write as _;
@@ -73,16 +69,6 @@ fn convert(input: &str, extra: &[&str]) -> Output {
     let mut args = vec!["convert", "-f", "-"];
     args.extend(extra);
     run_stdin(&args, input)
-}
-
-fn assert_code(out: &Output, code: i32, what: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{what}: stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 fn docs(out: &Output) -> Vec<Value> {

@@ -43,10 +43,6 @@ fn cli(dir: &Path, args: &[&str]) -> Output {
         .expect("run the CLI")
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// The status items of `tag` in the stream file, newest first.
 fn items(dir: &Path, file: &str, tag: &str) -> Vec<String> {
     crate::common::status_items(&dir.join(file), tag)

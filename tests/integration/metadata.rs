@@ -22,10 +22,6 @@ fn cli(dir: &Path, args: &[&str]) -> Output {
         .expect("run the CLI")
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn ok(out: &Output, what: &str) -> String {
     assert_eq!(
         out.status.code(),

@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 
+use crate::common::cli_in_toms_project as cli;
 use crate::common::*;
 use crate::manifests::kubernetes_validate;
 
@@ -16,31 +17,6 @@ const RESOLVE: &str = "alpha.image.policy.openshift.io/resolve-names";
 
 const DEPLOYMENT: &str = "# the app\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: toms-project\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      initContainers:\n      - {name: migrate, image: \"toolbox:stable\"}\n      containers:\n      - {name: web, image: \"marsview:latest\"}\n      - {name: sidecar, image: \"toolbox:stable\"}\n";
 const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: web}   # untouched\nspec: {ports: [{port: 80}]}\n";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn cli(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .arg("--streams-dir")
-        .arg(dir)
-        .args(["-n", "toms-project"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the CLI")
-}
-
-fn assert_code(out: &Output, code: i32, what: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{what}: stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
 
 /// Runs `set …` on `input` written to a file of `dir`; the printed result.
 fn set_file(dir: &Path, input: &str, args: &[&str]) -> Output {

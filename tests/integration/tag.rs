@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 
+use crate::common::cli_in_toms_project as cli;
 use crate::common::*;
 
 const MARSVIEW_LATEST: &str =
@@ -14,31 +15,6 @@ const MARSVIEW_LATEST: &str =
 const MARSVIEW_1_0: &str =
     "sha256:e9a894206a0b01f10f78192d43213953d1697f0308c992ddc4e97d7a3a992493";
 const BASE_9_4: &str = "sha256:b5f92007f5973c15cbd20ce7e84b345ef41613dad73d6db3e9bfdebac9b3d3a8";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn cli(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .arg("--streams-dir")
-        .arg(dir)
-        .args(["-n", "toms-project"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the CLI")
-}
-
-fn assert_code(out: &Output, code: i32, what: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{what}: stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
 
 /// The spec tag `tag` of stream NS/NAME, from whichever file holds it.
 fn spec_tag(dir: &Path, ns: &str, name: &str, tag: &str) -> Option<Value> {
