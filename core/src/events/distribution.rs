@@ -82,11 +82,7 @@ pub(super) fn read(body: &[u8]) -> Result<Reading, String> {
 mod tests {
     use super::super::{Delivery, Format, read as read_format};
     use super::*;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{}/src/events/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
+    use crate::events::fixture;
 
     fn hints(name: &str) -> (Vec<String>, usize) {
         let r = read_format(

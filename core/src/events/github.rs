@@ -118,11 +118,7 @@ pub(super) fn read(delivery: &Delivery<'_>) -> Result<Reading, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{}/src/events/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
+    use crate::events::fixture;
 
     fn package(body: &[u8]) -> Result<Reading, String> {
         read(&Delivery {

@@ -91,6 +91,13 @@ pub fn read(format: Format, delivery: &Delivery<'_>) -> Result<Reading, String> 
     Ok(reading)
 }
 
+/// A payload a registry really sent (`testdata/`), for the readers' tests.
+#[cfg(test)]
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/src/events/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,11 +40,7 @@ pub(super) fn read(body: &[u8]) -> Result<Reading, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{}/src/events/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
+    use crate::events::fixture;
 
     fn names(r: &Reading) -> Vec<String> {
         r.hints.iter().map(ToString::to_string).collect()
