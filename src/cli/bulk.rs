@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use imagestream_core::import::bulk;
 use imagestream_core::reference::ImageRef;
-use imagestream_core::stream::{FROM_KIND_DOCKER_IMAGE, TagReferencePolicyType};
+use imagestream_core::stream::FROM_KIND_DOCKER_IMAGE;
 
-use crate::cli::args::{GlobalArgs, ImportImageArgs, ReferencePolicy};
+use crate::cli::args::{GlobalArgs, ImportImageArgs};
 use crate::cli::images::{
-    import_policy, new_stream, next_generation, report, tag_ref, upsert_tag, valid_stream_name,
+    import_policy, new_stream, next_generation, reference_policy_of, report, tag_ref, upsert_tag,
+    valid_stream_name,
 };
 use crate::cli::streams::connect;
 use crate::cli::{CmdError, bad};
@@ -87,16 +88,7 @@ async fn import_all_inner(
     let policy = args.policy.reference_policy;
     let import = import_policy(&args.policy);
     for tag in &selection.chosen {
-        let keep_policy = policy.or_else(|| {
-            stream
-                .spec_tag(tag)
-                .and_then(|t| t.reference_policy.as_ref())
-                .and_then(|p| p.type_.as_ref())
-                .map(|t| match t {
-                    TagReferencePolicyType::Local => ReferencePolicy::Local,
-                    TagReferencePolicyType::Source => ReferencePolicy::Source,
-                })
-        });
+        let keep_policy = policy.or_else(|| stream.spec_tag(tag).and_then(reference_policy_of));
         let generation = next_generation(&stream);
         upsert_tag(
             &mut stream,

@@ -186,9 +186,6 @@ pub fn run(file: &str, force: bool) -> ExitCode {
                 ExitCode::from(EXIT_FAILED)
             }
         }
-        Err(CmdError::BadInput(e)) if file != "-" && !e.contains(file) => {
-            bad(format!("{file}: {e}")).report()
-        }
-        Err(e) => e.report(),
+        Err(e) => super::review::report_input_error(e, file),
     }
 }

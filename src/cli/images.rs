@@ -98,13 +98,29 @@ pub(super) fn tag_ref(
         generation: Some(generation),
         import_policy: import,
         reference_policy: policy.map(|p| TagReferencePolicy {
-            type_: Some(match p {
-                ReferencePolicy::Source => TagReferencePolicyType::Source,
-                ReferencePolicy::Local => TagReferencePolicyType::Local,
-            }),
+            type_: Some(reference_policy_type(p)),
         }),
         ..TagReference::default()
     }
+}
+
+/// `--reference-policy` as the stream spells it.
+pub(super) fn reference_policy_type(p: ReferencePolicy) -> TagReferencePolicyType {
+    match p {
+        ReferencePolicy::Source => TagReferencePolicyType::Source,
+        ReferencePolicy::Local => TagReferencePolicyType::Local,
+    }
+}
+
+/// The `--reference-policy` a spec tag has, kept when a flag does not set it.
+pub(super) fn reference_policy_of(tag: &TagReference) -> Option<ReferencePolicy> {
+    tag.reference_policy
+        .as_ref()
+        .and_then(|p| p.type_.as_ref())
+        .map(|t| match t {
+            TagReferencePolicyType::Local => ReferencePolicy::Local,
+            TagReferencePolicyType::Source => ReferencePolicy::Source,
+        })
 }
 
 /// `--import-mode` as the stream spells it.
@@ -195,16 +211,10 @@ async fn import_image_inner(
         let keep_import = existing.as_ref().and_then(|t| t.import_policy.clone());
         let import =
             import_policy(&args.policy).or(if from.is_some() { None } else { keep_import });
-        let policy = args.policy.reference_policy.or_else(|| {
-            existing
-                .as_ref()
-                .and_then(|t| t.reference_policy.as_ref())
-                .and_then(|p| p.type_.as_ref())
-                .map(|t| match t {
-                    TagReferencePolicyType::Local => ReferencePolicy::Local,
-                    TagReferencePolicyType::Source => ReferencePolicy::Source,
-                })
-        });
+        let policy = args
+            .policy
+            .reference_policy
+            .or_else(|| existing.as_ref().and_then(reference_policy_of));
         let generation = next_generation(&stream);
         upsert_tag(
             &mut stream,

@@ -31,6 +31,17 @@ pub fn read_input(file: &str) -> Result<String, CmdError> {
     }
 }
 
+/// Reports a failure of a command that read `file`: a bad input names the
+/// file when its message does not already.
+pub fn report_input_error(e: CmdError, file: &str) -> ExitCode {
+    match e {
+        CmdError::BadInput(e) if file != "-" && !e.contains(file) => {
+            bad(format!("{file}: {e}")).report()
+        }
+        e => e.report(),
+    }
+}
+
 /// The printed result and the denials.
 pub struct Reviewed {
     /// What goes to stdout: the AdmissionReview answer, or the manifests
@@ -364,9 +375,6 @@ pub async fn run(admission: &Admission, file: &str, default_ns: &str) -> ExitCod
                 ExitCode::from(EXIT_FAILED)
             }
         }
-        Err(CmdError::BadInput(e)) if file != "-" && !e.contains(file) => {
-            bad(format!("{file}: {e}")).report()
-        }
-        Err(e) => e.report(),
+        Err(e) => report_input_error(e, file),
     }
 }

@@ -14,11 +14,10 @@ use imagestream_core::openshift::tag_source::{
     Resolved, SourceKind, TagDest, TagFlags, TagSource, check_flags, parse_dest, parse_source,
     spec_tag,
 };
-use imagestream_core::stream::TagReferencePolicyType;
 use imagestream_core::stream::resolve::StreamName;
 use imagestream_core::stream::snapshot::Snapshot;
 
-use crate::cli::args::{GlobalArgs, ReferencePolicy, TagArgs};
+use crate::cli::args::{GlobalArgs, TagArgs};
 use crate::cli::images::{new_stream, next_generation, report, upsert_tag};
 use crate::cli::streams::{Ctx, Target, api_error, blocking, connect, read_dir};
 use crate::cli::{CmdError, bad};
@@ -67,10 +66,10 @@ async fn tag(global: &GlobalArgs, args: TagArgs) -> Result<ExitCode, CmdError> {
         reference: args.reference,
         scheduled: args.policy.scheduled,
         insecure: args.policy.insecure,
-        reference_policy: args.policy.reference_policy.map(|p| match p {
-            ReferencePolicy::Source => TagReferencePolicyType::Source,
-            ReferencePolicy::Local => TagReferencePolicyType::Local,
-        }),
+        reference_policy: args
+            .policy
+            .reference_policy
+            .map(super::images::reference_policy_type),
         import_mode: args.policy.import_mode.map(super::images::import_mode),
     };
     check_flags(&parsed, &flags).map_err(bad)?;

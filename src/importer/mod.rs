@@ -10,4 +10,5 @@ pub mod records;
 pub mod registry;
 mod schedule;
 pub mod settings;
+mod tls_errors;
 mod writeback;

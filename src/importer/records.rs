@@ -8,7 +8,6 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
@@ -21,7 +20,7 @@ use imagestream_core::import::{Reason, Source};
 use imagestream_core::pullsecret::{Credential, Keyring};
 use imagestream_core::reference::ImageRef;
 
-use super::registry::{Failure, Registries, Transport, classify, scrub};
+use super::registry::{Failure, Registries, Transport};
 use crate::store::images::ImageStore;
 
 /// The records made of one image, and what was left out of them and why.
@@ -168,7 +167,7 @@ impl Registries {
     /// The manifest `reference` (by digest) names; the client checks its digest.
     async fn manifest(&self, s: &Session<'_>, reference: &Reference) -> Result<Manifest, Failure> {
         let (bytes, _) = self
-            .limited(s, reference, async {
+            .limited(reference.registry(), reference, s.cred, async {
                 s.client
                     .pull_manifest_raw(reference, &s.auth, &MANIFEST_TYPES)
                     .await
@@ -209,7 +208,7 @@ impl Registries {
         }
         let mut sink = Capped::default();
         let read = self
-            .limited(s, reference, async {
+            .limited(reference.registry(), reference, s.cred, async {
                 s.client
                     .pull_blob(reference, doc.config.digest.as_str(), &mut sink)
                     .await
@@ -225,43 +224,6 @@ impl Registries {
             Err(e) => {
                 warnings.push(format!("{what}: {e}; the image's metadata is left out"));
                 Ok(None)
-            }
-        }
-    }
-
-    /// One registry request: a permit of the shared limit, the timeout, the
-    /// latency observed, and errors without the credential in them.
-    async fn limited<T>(
-        &self,
-        s: &Session<'_>,
-        reference: &Reference,
-        request: impl Future<Output = Result<T, oci_client::errors::OciDistributionError>>,
-    ) -> Result<T, Failure> {
-        let _permit =
-            self.permits.acquire().await.map_err(|_| {
-                Failure::new(Reason::InternalError, "registry client is shutting down")
-            })?;
-        let started = Instant::now();
-        let answer = tokio::time::timeout(self.config.timeout, request).await;
-        if let Some(observe) = &self.on_request {
-            observe(started.elapsed());
-        }
-        match answer {
-            Err(_) => Err(Failure::new(
-                Reason::InternalError,
-                format!(
-                    "registry {} did not answer within {}s",
-                    reference.registry(),
-                    self.config.timeout.as_secs()
-                ),
-            )),
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                let mut f = classify(&e, reference);
-                if let Some(c) = s.cred {
-                    f.message = scrub(&f.message, c);
-                }
-                Err(f)
             }
         }
     }

@@ -15,6 +15,8 @@ use oci_client::{Client, Reference};
 use tokio::sync::Semaphore;
 
 use imagestream_core::import::Reason;
+
+use super::tls_errors::{explain_tls, tls_error};
 use imagestream_core::pullsecret::{Credential, Keyring};
 
 /// How the registry client behaves.
@@ -264,11 +266,6 @@ impl Registries {
             Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.clone()),
             None => RegistryAuth::Anonymous,
         };
-        let _permit =
-            self.permits.acquire().await.map_err(|_| {
-                Failure::new(Reason::InternalError, "registry client is shutting down")
-            })?;
-        let started = Instant::now();
         let request = async {
             match ask {
                 Ask::Digest => client
@@ -285,6 +282,23 @@ impl Registries {
                     .map(|page| Answer::Tags(page.tags)),
             }
         };
+        self.limited(host, reference, cred, request).await
+    }
+
+    /// One registry request: a permit of the shared limit, the timeout, the
+    /// latency observed, and errors without the credential in them.
+    pub(super) async fn limited<T>(
+        &self,
+        host: &str,
+        reference: &Reference,
+        cred: Option<&Credential>,
+        request: impl Future<Output = Result<T, oci_client::errors::OciDistributionError>>,
+    ) -> Result<T, Failure> {
+        let _permit =
+            self.permits.acquire().await.map_err(|_| {
+                Failure::new(Reason::InternalError, "registry client is shutting down")
+            })?;
+        let started = Instant::now();
         let answer = tokio::time::timeout(self.config.timeout, request).await;
         if let Some(observe) = &self.on_request {
             observe(started.elapsed());
@@ -409,7 +423,7 @@ impl Registries {
 
 /// Turns oci-client's error into an import failure reason and a message
 /// that says what to do, without credentials in it.
-pub(super) fn classify(e: &OciDistributionError, reference: &Reference) -> Failure {
+fn classify(e: &OciDistributionError, reference: &Reference) -> Failure {
     let what = reference.whole();
     let host = reference.resolve_registry();
     match e {
@@ -503,52 +517,8 @@ pub(super) fn classify(e: &OciDistributionError, reference: &Reference) -> Failu
     }
 }
 
-/// The rustls error behind a request error. reqwest and hyper wrap it in
-/// `io::Error`s (one in another), whose `source` skips the error they hold,
-/// so the chain is walked through their inner errors by hand.
-fn tls_error<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
-    let mut current = Some(err);
-    // Bounded: a chain is a handful of links.
-    for _ in 0..16 {
-        let e = current?;
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        current = match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-            None => e.source(),
-        };
-    }
-    None
-}
-
-/// What a TLS failure means for the user, and the flag that fixes it.
-fn explain_tls(tls: &rustls::Error, host: &str) -> String {
-    use rustls::{CertificateError as C, Error as E, InvalidMessage};
-    match tls {
-        E::InvalidMessage(InvalidMessage::InvalidContentType) => format!(
-            "the registry {host} answered in plain HTTP, not HTTPS: if it serves plain HTTP only, set importPolicy.insecure: true on the tag, or pass --insecure to import-image or tag"
-        ),
-        E::InvalidCertificate(C::UnknownIssuer) => format!(
-            "the TLS certificate of registry {host} is signed by a CA that is not trusted: pass that CA's certificate (PEM) with --registry-ca FILE"
-        ),
-        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => format!(
-            "the TLS certificate of registry {host} is not valid for the name {host}: name the registry as its certificate does"
-        ),
-        E::InvalidCertificate(
-            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
-        ) => format!(
-            "the TLS certificate of registry {host} is expired or not yet valid ({tls}): renew it, or check this machine's clock"
-        ),
-        other => format!("TLS with registry {host} failed: {other}"),
-    }
-}
-
 /// `message` without the password or the basic-auth value of `cred`.
-pub(super) fn scrub(message: &str, cred: &Credential) -> String {
+fn scrub(message: &str, cred: &Credential) -> String {
     use base64::Engine as _;
     let pair = format!("{}:{}", cred.username, cred.password);
     let mut out = message.to_owned();

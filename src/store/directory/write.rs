@@ -656,13 +656,15 @@ metadata:
     }
 
     #[test]
+    /// Only the changed field of the spec is written: the comment above its
+    /// `tags` stays.
     fn spec_is_replaced_the_same_way() {
         let spec = json!({"tags": [{"name": "1.10", "from": {"kind": "DockerImage", "name": "quay.io/example/app:1.10"}}]});
         let out = set(FILE, "demo", "app", "spec", &spec).unwrap();
         let start = FILE.find("spec:\n").unwrap();
         let end = FILE.find("status:\n").unwrap();
         let expected = format!(
-            "{}spec:\n  tags:\n  - name: \"1.10\"\n    from:\n      kind: DockerImage\n      name: quay.io/example/app:1.10\n{}",
+            "{}spec:\n  # Tags the importer follows.\n  tags:\n  - name: \"1.10\"\n    from:\n      kind: DockerImage\n      name: quay.io/example/app:1.10\n{}",
             &FILE[..start],
             &FILE[end..]
         );

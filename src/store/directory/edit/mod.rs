@@ -278,7 +278,7 @@ fn edit_yaml(
             _ if current.as_ref() == Some(&change.value) => Vec::new(),
             // Another key (`spec`): only the fields that differ, so that a
             // `set image-lookup` keeps the comments among the spec's tags.
-            (None, _) if detail != Detail::Whole && yaml.has(&place, change.key) => {
+            (None, _) if detail != Detail::Whole && yaml.is_block_mapping(&place, change.key) => {
                 match &current {
                     Some(old) => {
                         let depth = if detail == Detail::Keys { 4 } else { 1 };
@@ -336,7 +336,11 @@ fn edit_yaml(
 /// replaced whole.
 fn diff_ops(at: &str, old: &Value, new: &Value, depth: usize, ops: &mut Vec<Value>) {
     match (old, new) {
-        (Value::Object(o), Value::Object(n)) if depth > 0 => {
+        // A mapping that would lose every key on the way is replaced whole:
+        // emptied, oneyaml writes it as `{}` and what is added in flow style.
+        (Value::Object(o), Value::Object(n))
+            if depth > 0 && o.keys().any(|k| n.contains_key(k)) =>
+        {
             let key = |k: &str| format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
             for k in o.keys().filter(|k| !n.contains_key(*k)) {
                 ops.push(serde_json::json!({"op": "remove", "path": key(k)}));

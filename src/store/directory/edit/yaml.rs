@@ -154,6 +154,21 @@ impl Yaml {
         Some(tags.len())
     }
 
+    /// Whether the stream's `key` is a mapping written in block style: only
+    /// there are edits of single fields made (in a flow mapping they would
+    /// be written in flow style too).
+    pub(super) fn is_block_mapping(&self, place: &Place, key: &str) -> bool {
+        let block = || {
+            let doc = self.stream.document(place.document)?;
+            let at = pointer(doc.root()?, &place.base)?.get(key)?;
+            at.as_mapping()?;
+            let text = at.text();
+            let first = text.trim_start().chars().next()?;
+            Some(!matches!(first, '{' | '&' | '!' | '*'))
+        };
+        block().unwrap_or(false)
+    }
+
     fn node(&self, place: &Place, keys: &[&str]) -> Option<()> {
         let doc = self.stream.document(place.document)?;
         let root = doc.root()?;
