@@ -9,7 +9,7 @@ use serde_json::Value;
 use imagestream_core::manifest::{Manifest, documents_preserving_lists, parse_file};
 use imagestream_core::stream::ImageStreamStatus;
 
-use super::json::{StreamIndex, index_streams, locate_json};
+use super::json::{StreamIndex, index_streams};
 use super::names::is_named;
 
 /// One stream's intended change: operations relative to the stream object.
@@ -94,18 +94,13 @@ pub(super) fn reads_as_removed(
     let mut expected = documents_preserving_lists(old, false).map_err(|e| e.to_string())?;
     let after = documents_preserving_lists(new, false)
         .map_err(|e| format!("the edited file would not parse ({e})"))?;
-    let mut hits = Vec::new();
-    let mut at = None;
-    for (i, doc) in expected.iter().enumerate() {
-        let before = hits.len();
-        locate_json(doc, namespace, name, &mut Vec::new(), &mut hits);
-        if hits.len() > before {
-            at = Some(i);
-        }
-    }
-    let (Some(i), [trail]) = (at, hits.as_slice()) else {
+    let hits = index_streams(&expected)
+        .remove(&(namespace.to_owned(), name.to_owned()))
+        .unwrap_or_default();
+    let [(i, trail)] = hits.as_slice() else {
         return Err("the stream is not found once in the file's untyped reading".into());
     };
+    let i = *i;
     match trail.split_last() {
         None => {
             expected.remove(i);

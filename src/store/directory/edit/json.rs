@@ -43,8 +43,28 @@ pub(super) fn find_json_stream(
     name: &str,
     path: &Path,
 ) -> Result<Vec<usize>, WriteError> {
-    let mut hits = Vec::new();
-    locate_json(root, namespace, name, &mut Vec::new(), &mut hits);
+    one_trail(
+        &index_streams(std::slice::from_ref(root)),
+        namespace,
+        name,
+        path,
+    )
+}
+
+/// [`find_json_stream`] in an index of the one document made beforehand:
+/// a batch of edits indexes the file once.
+pub(super) fn one_trail(
+    index: &StreamIndex,
+    namespace: &str,
+    name: &str,
+    path: &Path,
+) -> Result<Vec<usize>, WriteError> {
+    let mut hits: Vec<Vec<usize>> = index
+        .get(&(namespace.to_owned(), name.to_owned()))
+        .into_iter()
+        .flatten()
+        .map(|(_, trail)| trail.clone())
+        .collect();
     match hits.len() {
         0 => Err(not_found(path, namespace, name)),
         1 => Ok(hits.swap_remove(0)),
@@ -55,29 +75,6 @@ pub(super) fn find_json_stream(
                 path.display()
             ),
         )),
-    }
-}
-
-pub(super) fn locate_json(
-    value: &Value,
-    namespace: &str,
-    name: &str,
-    trail: &mut Vec<usize>,
-    hits: &mut Vec<Vec<usize>>,
-) {
-    let Some(map) = value.as_object() else {
-        return;
-    };
-    if map.get("kind").and_then(Value::as_str) == Some("List") {
-        if let Some(Value::Array(items)) = map.get("items") {
-            for (i, item) in items.iter().enumerate() {
-                trail.push(i);
-                locate_json(item, namespace, name, trail, hits);
-                trail.pop();
-            }
-        }
-    } else if DocHead::deserialize(value).is_ok_and(|h| h.is_stream(namespace, name)) {
-        hits.push(trail.clone());
     }
 }
 

@@ -131,9 +131,11 @@ pub(super) fn set_statuses(
     if json {
         // Parsed and printed once, however many streams change.
         let mut root = parse_json(text, path)?;
+        // Writing statuses moves no stream: the index made once serves all.
+        let index = index_streams(std::slice::from_ref(&root));
         for (namespace, name, status) in statuses {
             let namespace = effective_namespace(namespace);
-            let trail = find_json_stream(&root, namespace, name, path)?;
+            let trail = one_trail(&index, namespace, name, path)?;
             let object = json_at_mut(&mut root, &trail)
                 .and_then(Value::as_object_mut)
                 .ok_or_else(|| not_found(path, namespace, name))?;
