@@ -46,16 +46,7 @@ impl DocHead {
         for line in text.lines() {
             let value = |key: &str| -> Option<Option<String>> {
                 let rest = line.strip_prefix(key)?.strip_prefix(':')?;
-                let v = rest.split(" #").next().unwrap_or_default().trim();
-                let v = v
-                    .strip_prefix('"')
-                    .and_then(|v| v.strip_suffix('"'))
-                    .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-                    .unwrap_or(v);
-                let plain = !v.is_empty()
-                    && v.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"./-_".contains(&b));
-                Some(plain.then(|| v.to_owned()))
+                Some(plain_value(rest, b"./-_"))
             };
             if let Some(v) = value("apiVersion") {
                 api_version = Some(v?);
@@ -101,22 +92,26 @@ impl DocHead {
     }
 }
 
+/// A scanned line's value without its comment and quotes, when it is
+/// alphanumeric or one of `extra`; anything else is not trusted.
+fn plain_value(v: &str, extra: &[u8]) -> Option<String> {
+    let v = v.split(" #").next().unwrap_or_default().trim();
+    let v = v
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+        .unwrap_or(v);
+    let plain = !v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b));
+    plain.then(|| v.to_owned())
+}
+
 /// `metadata.KEY` read from the lines of a document that does not parse:
 /// block style (`metadata:` then an indented `KEY: value`) or flow style
 /// (`metadata: {KEY: value, …}`), plain or quoted values only.
 pub(super) fn scan_metadata(text: &str, key: &str) -> Option<String> {
-    let clean = |v: &str| -> Option<String> {
-        let v = v.split(" #").next().unwrap_or_default().trim();
-        let v = v
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-            .unwrap_or(v);
-        let plain = !v.is_empty()
-            && v.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"./-_:".contains(&b));
-        plain.then(|| v.to_owned())
-    };
+    let clean = |v: &str| plain_value(v, b"./-_:");
     let mut lines = text.lines();
     let rest = loop {
         let line = lines.next()?;
